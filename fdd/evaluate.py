@@ -1,0 +1,88 @@
+"""Batched generation → answers → accuracy.
+
+Questions are sorted by length so each padded batch wastes little; the student's texts are turned
+into answers by the rationale format (PoT: executed in the sandbox). With `samples` > 1 the answer
+is the majority vote over the executed answers of sampled rationales (self-consistency).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from tqdm.auto import tqdm
+
+from fdd.answers import answers_match
+from fdd.problems import Problem
+from fdd.rationales import RationaleFormat
+
+
+@dataclass
+class Verdict:
+    id: str
+    output: str
+    answer: float | None
+    error: str | None
+    correct: bool
+
+
+@torch.no_grad()
+def generate(model, tokenizer, questions: Sequence[str], batch_size: int = 64, max_new_tokens: int = 160,
+             samples: int = 1, max_source_len: int = 256, desc: str = "generate") -> list[list[str]]:
+    """For each question, `samples` generated texts (greedy when samples == 1)."""
+    was_training = model.training
+    model.eval()
+    order = sorted(range(len(questions)), key=lambda i: len(questions[i]))
+    out: list[list[str]] = [[] for _ in questions]
+    device = next(model.parameters()).device
+    causal = not model.config.is_encoder_decoder
+    if causal:
+        tokenizer.padding_side = "left"
+    kw = {"max_new_tokens": max_new_tokens, "num_beams": 1, "pad_token_id": tokenizer.pad_token_id}
+    kw.update({"do_sample": True, "num_return_sequences": samples, "top_k": 0, "temperature": 0.7}
+              if samples > 1 else {"do_sample": False})
+    for start in tqdm(range(0, len(order), batch_size), desc=desc, leave=False, unit="batch"):
+        idx = order[start:start + batch_size]
+        enc = tokenizer([questions[i] for i in idx], return_tensors="pt", padding=True, truncation=True,
+                        max_length=max_source_len).to(device)
+        gen = model.generate(**enc, **kw)
+        if causal:
+            gen = gen[:, enc["input_ids"].shape[1]:]
+        texts = tokenizer.batch_decode(gen, skip_special_tokens=True)
+        for j, i in enumerate(idx):
+            out[i] = texts[j * samples:(j + 1) * samples]
+    if was_training:
+        model.train()
+    return out
+
+
+def vote(answers: Sequence[float | None]) -> float | None:
+    """Majority over executed answers (rounded to tame float noise); ties go to the first seen."""
+    valid = [a for a in answers if a is not None]
+    if not valid:
+        return None
+    counts = Counter(round(a, 6) for a in valid)
+    best = max(counts.values())
+    return next(a for a in valid if counts[round(a, 6)] == best)
+
+
+def solve(model, tokenizer, problems: Sequence[Problem], fmt: RationaleFormat, samples: int = 1,
+          **gen_kw) -> list[Verdict]:
+    texts = generate(model, tokenizer, [p.question for p in problems], samples=samples, **gen_kw)
+    flat = fmt.answers([t for ts in texts for t in ts])
+    verdicts, k = [], 0
+    for p, ts in zip(problems, texts):
+        got = flat[k:k + len(ts)]
+        k += len(ts)
+        answer = vote([a.value for a in got])
+        error = None if answer is not None else (got[0].error if got else "empty")
+        correct = answer is not None and p.answer is not None and answers_match(answer, p.answer)
+        verdicts.append(Verdict(p.id, ts[0] if ts else "", answer, error, correct))
+    return verdicts
+
+
+def accuracy(verdicts: Sequence[Verdict]) -> dict:
+    n = len(verdicts)
+    return {"accuracy": (sum(v.correct for v in verdicts) / n) if n else 0.0, "n": n}

@@ -1,0 +1,110 @@
+"""Feedback: split the pool into easy / hard, plan the teacher's work per arm, verify what it writes.
+
+Arms (`feedback.name`):
+- `fdd`: harder variations of each easy problem, similar problems for each hard one.
+- `random`: the same number of harder and similar requests as fdd, but which problems get which is
+  a seeded shuffle, not the student's verdict (same teacher budget, no feedback).
+- `easy_only` / `hard_only`: one branch of fdd.  `none`: no augmentation.
+One request is one teacher call for one parent problem.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from fdd.answers import answers_match
+from fdd.problems import Problem
+from fdd.rationales import RationaleFormat
+
+ARMS = ("fdd", "random", "easy_only", "hard_only", "none")
+POOLS = ("seed", "all", "frontier")
+
+
+@dataclass
+class Plan:
+    harder: list[Problem] = field(default_factory=list)
+    similar: list[Problem] = field(default_factory=list)
+
+    @property
+    def requests(self) -> int:
+        return len(self.harder) + len(self.similar)
+
+
+def plan(arm: str, easy: Sequence[Problem], hard: Sequence[Problem], rng: random.Random) -> Plan:
+    if arm == "fdd":
+        return Plan(list(easy), list(hard))
+    if arm == "random":
+        pool = [*easy, *hard]
+        rng.shuffle(pool)
+        return Plan(pool[:len(easy)], pool[len(easy):])
+    if arm == "easy_only":
+        return Plan(list(easy), [])
+    if arm == "hard_only":
+        return Plan([], list(hard))
+    if arm == "none":
+        return Plan()
+    raise ValueError(f"unknown feedback arm {arm!r} (known: {', '.join(ARMS)})")
+
+
+def normalise_question(text: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"[^\w\s]", " ", text.lower())).strip()
+
+
+@dataclass
+class Verified:
+    kept: list[Problem]
+    rejected: Counter  # reason -> count
+
+
+def verify(candidates: Sequence[Problem], fmt: RationaleFormat, known: Iterable[str], decontaminator=None) -> Verified:
+    """Keep new problems whose rationale runs to a finite number (and agrees with a preset answer,
+    e.g. a self-consistency majority), that repeat no known question, and leak no evaluation
+    question. The executed result becomes the answer."""
+    seen = {normalise_question(q) for q in known}
+    results = fmt.answers([c.rationale or "" for c in candidates])
+    kept, rejected = [], Counter()
+    for c, r in zip(candidates, results):
+        if r.value is None or not math.isfinite(r.value):
+            rejected["invalid"] += 1
+            continue
+        if c.answer is not None and not answers_match(r.value, c.answer):
+            rejected["disagree"] += 1
+            continue
+        key = normalise_question(c.question)
+        if key in seen:
+            rejected["duplicate"] += 1
+            continue
+        if decontaminator is not None and decontaminator.check(c.question):
+            rejected["contaminated"] += 1
+            continue
+        seen.add(key)
+        c.answer = float(r.value)
+        kept.append(c)
+    return Verified(kept, rejected)
+
+
+def annotate(problems: Sequence[Problem], candidates: Sequence[Sequence[str]], fmt: RationaleFormat,
+             decontaminator=None) -> Verified:
+    """Round 0: keep each seed problem with the first teacher rationale that reproduces its gold answer."""
+    flat = [t for ts in candidates for t in ts]
+    results = fmt.answers(flat)
+    kept, rejected, k = [], Counter(), 0
+    for p, ts in zip(problems, candidates):
+        got = results[k:k + len(ts)]
+        k += len(ts)
+        if decontaminator is not None and decontaminator.check(p.question):
+            rejected["contaminated"] += 1
+            continue
+        good = next((t for t, r in zip(ts, got) if r.value is not None and p.answer is not None
+                     and answers_match(r.value, p.answer)), None)
+        if good is None:
+            rejected["wrong" if ts else "no_rationale"] += 1
+            continue
+        p.rationale = good
+        kept.append(p)
+    return Verified(kept, rejected)

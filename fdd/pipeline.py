@@ -1,0 +1,226 @@
+"""One FDD run from a composed config: prepare round 0, fit all rounds, write the final artifacts.
+
+Kept apart from fdd/run.py so tests and sweepers can call `run(cfg)` directly.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from fdd import datasets, feedback
+from fdd.datamodule import DistillData
+from fdd.problems import Problem, read_problems
+from fdd.rationales import get_format
+from fdd.rounds import RoundRunner
+from fdd.store import RunStore
+from fdd.tracking import log_round
+
+log = logging.getLogger("fdd")
+
+# Keys that may change between a run's start and its resumption.
+RESUMABLE_CHANGES = ("rounds", "resume", "paths.", "logger", "trainer.", "eval.batch_size", "hydra")
+
+
+class UserError(Exception):
+    """Bad input: reported in one line with a non-zero exit."""
+
+
+def validate(cfg: DictConfig) -> None:
+    if cfg.rounds < 0:
+        raise UserError(f"rounds must be >= 0, got {cfg.rounds}")
+    if cfg.epochs_per_round < 1:
+        raise UserError(f"epochs_per_round must be >= 1, got {cfg.epochs_per_round}")
+    if cfg.feedback.name not in feedback.ARMS:
+        raise UserError(f"feedback.name must be one of {', '.join(feedback.ARMS)}, got {cfg.feedback.name!r}")
+    if cfg.feedback.pool not in feedback.POOLS:
+        raise UserError(f"feedback.pool must be one of {', '.join(feedback.POOLS)}, got {cfg.feedback.pool!r}")
+    if cfg.feedback.harder_per_easy < 0 or cfg.feedback.similar_per_hard < 0:
+        raise UserError("feedback.harder_per_easy and feedback.similar_per_hard must be >= 0")
+
+
+def _flat(cfg: DictConfig) -> dict:
+    out = {}
+
+    def walk(node, prefix):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, f"{prefix}{k}.")
+        else:
+            out[prefix[:-1]] = node
+
+    walk(OmegaConf.to_container(cfg, resolve=False), "")
+    return out
+
+
+def check_config(store: RunStore, cfg: DictConfig) -> None:
+    """Refuse to resume a run whose config changed in a way that changes its data (name the keys)."""
+    now = {k: v for k, v in _flat(cfg).items() if not k.startswith(RESUMABLE_CHANGES)}
+    before = store.state().get("config")
+    if before is None:
+        store.write_state(config=now)
+        return
+    changed = sorted(k for k in set(now) | set(before) if now.get(k) != before.get(k))
+    if changed:
+        raise UserError(f"config changed since {store.dir} began, cannot resume: {', '.join(changed[:8])}"
+                        f"{' …' if len(changed) > 8 else ''} (use a new hydra.run.dir)")
+
+
+def load_sets(cfg: DictConfig) -> dict[str, list[Problem]]:
+    sets = {}
+    for name, spec in cfg.eval.sets.items():
+        spec = OmegaConf.to_container(spec)
+        loaded = datasets.load(**{"seed": 0, **spec, "limit": cfg.eval.limit}, data_dir=cfg.paths.data_dir)
+        if loaded.failed:
+            log.warning("eval set %s: %d records could not be parsed (first: %s)", name, len(loaded.failed),
+                        loaded.failed[0])
+        sets[name] = loaded.problems
+    return sets
+
+
+def make_decontaminator(cfg: DictConfig, eval_sets: dict[str, list[Problem]]):
+    from fdd.decontaminate import Decontaminator
+
+    questions = [p.question for probs in eval_sets.values() for p in probs]
+    return Decontaminator(questions, ngram=cfg.decontamination.ngram, threshold=cfg.decontamination.threshold)
+
+
+def prepare_seed(cfg: DictConfig, store: RunStore, teacher, fmt, decon) -> None:
+    """Round 0: load the training problems, have the teacher annotate them, keep the verified ones."""
+    spec = OmegaConf.to_container(cfg.dataset)
+    loaded = datasets.load(**{"seed": cfg.seed, **spec}, data_dir=cfg.paths.data_dir)
+    if loaded.failed:
+        log.warning("dataset %s: %d records could not be parsed (first: %s)", loaded.name, len(loaded.failed),
+                    loaded.failed[0])
+    problems = loaded.problems
+    before = teacher.usage().as_dict()
+    checked = feedback.annotate(problems, teacher.annotate(problems), fmt, decon)
+    after = teacher.usage().as_dict()
+    if not checked.kept:
+        raise UserError(f"no training problem survived annotation ({dict(checked.rejected)})")
+    info = {"problems": len(problems), "parse_failed": len(loaded.failed), "kept": len(checked.kept),
+            "rejected": sum(checked.rejected.values()), "rejected_by": dict(checked.rejected),
+            "teacher": {k: v - before.get(k, 0) for k, v in after.items() if isinstance(v, int | float)}}
+    log.info("round 0 set: %d of %d problems annotated and verified (%s rejected)", info["kept"],
+             info["problems"], info["rejected"])
+    store.commit_seed(checked.kept, info)
+
+
+def build_student(cfg: DictConfig, seeds: list[Problem], fmt, run_dir: Path):
+    from transformers import AutoTokenizer
+
+    from fdd.student import Student
+
+    tok_dir = run_dir / "tokenizer"
+    tokenizer = AutoTokenizer.from_pretrained(tok_dir) if tok_dir.exists() else None
+    corpus = [t for p in seeds for t in (p.question, fmt.render(p))]
+    model, tokenizer = instantiate(cfg.student.model, corpus=corpus, tokenizer=tokenizer)
+    if not tok_dir.exists():
+        save_dir(tokenizer, tok_dir)
+    kw = {k: v for k, v in OmegaConf.to_container(cfg.student).items() if k != "model"}
+    return Student(model, tokenizer, **kw)
+
+
+def save_dir(obj, path: Path) -> None:
+    """save_pretrained into a temp dir, then rename: a reader never sees half a model."""
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+    obj.save_pretrained(tmp)
+    if path.exists():
+        shutil.rmtree(path)
+    os.replace(tmp, path)
+
+
+def make_logger(cfg: DictConfig):
+    if not cfg.get("logger") or "_target_" not in cfg.logger:
+        return False
+    return instantiate(cfg.logger)
+
+
+def objective(summary: dict) -> float:
+    evals = summary.get("final", {}).get("eval", {})
+    return sum(e["accuracy"] for e in evals.values()) / len(evals) if evals else 0.0
+
+
+def run(cfg: DictConfig) -> float:
+    from hydra.core.hydra_config import HydraConfig
+
+    validate(cfg)
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # keep the console to fdd's own lines
+    run_dir = Path(cfg.resume or HydraConfig.get().runtime.output_dir)
+    store = RunStore(run_dir)
+    try:
+        store.lock()
+    except PermissionError:
+        raise UserError(f"output dir {run_dir} is not writable") from None
+    try:
+        summary = store.summary()
+        if summary.get("status") == "complete":
+            print(f"fdd: run in {run_dir} is already complete; nothing to do")
+            return objective(summary)
+        check_config(store, cfg)
+        pl.seed_everything(cfg.seed, workers=True, verbose=False)
+        torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
+        fmt = get_format(cfg.rationale)
+        eval_sets = load_sets(cfg)
+        decon = make_decontaminator(cfg, eval_sets)
+        teacher = instantiate(cfg.teacher, rationale=cfg.rationale, seed=cfg.seed, run_dir=str(run_dir))
+        if hasattr(teacher, "preflight"):
+            teacher.preflight()
+        if not store.state().get("seeded"):
+            prepare_seed(cfg, store, teacher, fmt, decon)
+        seeds = store.load_train(0)
+        student = build_student(cfg, seeds, fmt, run_dir)
+        k0 = store.state()["committed"] + 1
+        if k0 <= cfg.rounds:
+            fit(cfg, store, student, teacher, fmt, eval_sets, decon, seeds, k0)
+        else:
+            state = torch.load(store.checkpoint_path(k0 - 1), map_location="cpu", weights_only=False)
+            student.load_state_dict(state["state_dict"])
+        return finish(cfg, store, student)
+    finally:
+        store.unlock()
+
+
+def fit(cfg, store: RunStore, student, teacher, fmt, eval_sets, decon, seeds, k0: int) -> None:
+    data = DistillData(fmt.render, student.collate, batch_size=cfg.batch_size, seed=cfg.seed)
+    data.set_problems(store.load_train(k0))
+    runner = RoundRunner(teacher=teacher, store=store, data=data, fmt=fmt, feedback=cfg.feedback,
+                         eval_sets=eval_sets, eval_cfg=cfg.eval, rounds=cfg.rounds,
+                         epochs_per_round=cfg.epochs_per_round, seed=cfg.seed, seeds=seeds,
+                         decontaminator=decon, on_round=log_round)
+    added = store.round_dir(k0 - 1) / "added.jsonl"
+    if k0 > 0 and added.exists():
+        runner.frontier = read_problems(added)
+    trainer = instantiate(cfg.trainer, callbacks=[runner], logger=make_logger(cfg),
+                          max_epochs=(cfg.rounds + 1) * cfg.epochs_per_round, reload_dataloaders_every_n_epochs=1,
+                          enable_checkpointing=False, default_root_dir=str(store.dir), num_sanity_val_steps=0)
+    ckpt = store.checkpoint_path(k0 - 1) if k0 > 0 else None
+    trainer.fit(student, datamodule=data, ckpt_path=str(ckpt) if ckpt else None)
+    if trainer.interrupted:
+        raise KeyboardInterrupt
+    if store.state()["committed"] < cfg.rounds:
+        raise RuntimeError("training stopped before the last round was committed")
+
+
+def finish(cfg: DictConfig, store: RunStore, student) -> float:
+    from fdd.report import format_round_table, write_run_report
+
+    summary = store.summary()
+    summary["final"] = {"eval": summary["rounds"][-1]["eval"]}
+    save_dir(student.model, store.dir / "student")
+    student.tokenizer.save_pretrained(store.dir / "student")
+    summary["status"] = "complete"
+    summary["objective"] = objective(summary)
+    store.write_summary(summary)
+    write_run_report(store.dir, summary, OmegaConf.to_container(cfg, resolve=True))
+    print(format_round_table(summary))
+    print(f"fdd: run complete in {store.dir}")
+    return summary["objective"]

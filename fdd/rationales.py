@@ -1,0 +1,200 @@
+"""Rationale formats: how a rationale becomes a student target, and how an answer is read back.
+
+A format is selected by name (`rationale=pot|cot|eot`). Every format turns a batch of rationale
+texts (teacher-written or student-generated) into numeric answers, so evaluation and verification
+share one code path:
+
+- `pot` (Program-of-Thought): a Python program, executed in the sandbox (fdd.execution).
+- `cot` (Chain-of-Thought): worked text ending in "The answer is X."; X is read (fdd.answers),
+  nothing runs.
+- `eot` (Equation-of-Thought): a system of equations, one per line (`x = 12 + 5`, `2 * y = x`),
+  ending in `ans = ...`, solved with sympy. The text is only *parsed* here (with `ast`, checked
+  to hold names, numbers and arithmetic) and translated into a small sympy program that the
+  sandbox runs, because sympy's own string parser calls `eval` on untrusted text.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+from fdd.problems import Problem
+
+
+@dataclass(frozen=True)
+class Answer:
+    value: float | None
+    error: str | None = None
+
+
+class RationaleFormat:
+    name: str = ""
+
+    def render(self, problem: Problem) -> str:
+        """The student's training target for a problem."""
+        return (problem.rationale or "").strip()
+
+    def answers(self, texts: Sequence[str]) -> list[Answer]:
+        raise NotImplementedError
+
+
+class PoT(RationaleFormat):
+    """Program-of-Thought: a Python program; its `ans` (see fdd.execution) is the answer."""
+
+    name = "pot"
+
+    def answers(self, texts: Sequence[str]) -> list[Answer]:
+        from fdd.execution import execute
+
+        return [Answer(o.answer, o.error) for o in execute(list(texts))]
+
+
+# --- Chain-of-Thought -------------------------------------------------------------------------
+def cot_answer(text: str) -> float | None:
+    """The final answer of worked text: "The answer is X" / "#### X" / a boxed value, else the last
+    number (fdd.answers.extract_final_answer, so gold labels and outputs follow one set of rules)."""
+    from fdd.answers import extract_final_answer
+
+    return extract_final_answer(text or "")
+
+
+class CoT(RationaleFormat):
+    """Chain-of-Thought: worked text; the number in its final "The answer is X." is the answer."""
+
+    name = "cot"
+
+    def answers(self, texts: Sequence[str]) -> list[Answer]:
+        out = []
+        for t in texts:
+            v = cot_answer(t)
+            out.append(Answer(v) if v is not None else Answer(None, "no_answer"))
+        return out
+
+
+# --- Equation-of-Thought ----------------------------------------------------------------------
+_ARITH_NODES = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Name, ast.Load, ast.Constant, ast.Add, ast.Sub,
+                ast.Mult, ast.Div, ast.Pow, ast.USub, ast.UAdd, ast.Mod, ast.FloorDiv)
+_OPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**", ast.Mod: "%", ast.FloorDiv: "//"}
+_FENCE = re.compile(r"```[^\n]*\n(.*?)(?:\n[ \t]*```|\Z)", re.S)
+_MAX_EQUATIONS = 64
+
+
+def _arith(expr: str) -> ast.expr | None:
+    """The parsed expression if it holds only names, int/float literals and arithmetic."""
+    if not expr or len(expr) > 500:
+        return None
+    try:
+        tree = ast.parse(expr, mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    for node in ast.walk(tree):
+        if not isinstance(node, _ARITH_NODES):
+            return None
+        if isinstance(node, ast.Constant) and (isinstance(node.value, bool) or not isinstance(node.value, int | float)):
+            return None
+    return tree.body
+
+
+def eot_equations(text: str) -> list[tuple[str, str]] | None:
+    """The (lhs, rhs) pairs of an Equation-of-Thought text, or None if it has none.
+
+    Lenient about what surrounds them (a ``` fence, bullets, numbering, `#` comments, prose lines
+    are skipped). An `ans = ...` line is required, or added for the last equation's left side when
+    that is a single name."""
+    src = text or ""
+    fenced = _FENCE.findall(src)
+    if fenced:
+        src = fenced[0]
+    eqs: list[tuple[str, str]] = []
+    for raw in src.replace("\r\n", "\n").split("\n"):
+        line = re.sub(r"#.*", "", raw)
+        line = re.sub(r"^\s*(?:[-*•]|\d+[.)])\s+", "", line).strip().rstrip(".;,")
+        if line.count("=") != 1 or any(op in line for op in ("==", "<=", ">=", "!=")):
+            continue
+        lhs, rhs = (s.strip() for s in line.split("="))
+        if _arith(lhs) is not None and _arith(rhs) is not None:
+            eqs.append((lhs, rhs))
+    if not eqs or len(eqs) > _MAX_EQUATIONS:
+        return None
+    if not any(lhs == "ans" for lhs, _ in eqs):
+        if not re.fullmatch(r"[A-Za-z_]\w*", eqs[-1][0]):
+            return None
+        eqs.append(("ans", eqs[-1][0]))
+    return eqs
+
+
+def _sympy_src(node: ast.expr, names: dict[str, str]) -> str:
+    """Python source building the expression with sympy objects (never via a string parser)."""
+    if isinstance(node, ast.Name):
+        return names.setdefault(node.id, f"s{len(names)}")
+    if isinstance(node, ast.Constant):
+        if isinstance(node.value, int):
+            return f"Integer({node.value})"
+        q = Fraction(repr(node.value))
+        return f"Rational({q.numerator}, {q.denominator})"
+    if isinstance(node, ast.UnaryOp):
+        return f"({'-' if isinstance(node.op, ast.USub) else '+'}{_sympy_src(node.operand, names)})"
+    if isinstance(node, ast.BinOp):
+        return f"({_sympy_src(node.left, names)} {_OPS[type(node.op)]} {_sympy_src(node.right, names)})"
+    raise ValueError(f"unexpected node {type(node).__name__}")
+
+
+def eot_program(text: str) -> str | None:
+    """A sandbox program that solves the EoT system with sympy and leaves the answer in `ans`
+    (a real solution; a non-negative one if there are several); None if the text has no system."""
+    eqs = eot_equations(text)
+    if eqs is None:
+        return None
+    names: dict[str, str] = {"ans": "s0"}
+    try:
+        sides = [(_sympy_src(_arith(lhs), names), _sympy_src(_arith(rhs), names)) for lhs, rhs in eqs]
+    except (ValueError, OverflowError, RecursionError):
+        return None
+    symbols = sorted(set(names.values()), key=lambda s: int(s[1:]))
+    lines = ["from sympy import Eq, Integer, Rational, Symbol, solve"]
+    lines += [f"{s} = Symbol('{s}')" for s in symbols]
+    lines.append("equations = [" + ", ".join(f"Eq({a}, {b})" for a, b in sides) + "]")
+    # check=False: solve's solution check imports sympy.physics.units, whose import-time sympify
+    # of strings the sandbox refuses; we pick a real (preferably non-negative) solution ourselves.
+    lines.append(f"solutions = solve(equations, [{', '.join(symbols)}], dict=True, check=False)")
+    lines += ["ans = None",
+              "for solution in solutions:",
+              "    value = solution.get(s0)",
+              "    if value is not None and value.is_number and value.is_real:",
+              "        if ans is None or (ans < 0 and value >= 0):",
+              "            ans = value"]
+    return "\n".join(lines) + "\n"
+
+
+class EoT(RationaleFormat):
+    """Equation-of-Thought: a system of equations ending in `ans = ...`, solved with sympy in the sandbox."""
+
+    name = "eot"
+
+    def answers(self, texts: Sequence[str]) -> list[Answer]:
+        from fdd.execution import execute
+
+        programs = [eot_program(t) for t in texts]
+        runnable = [p for p in programs if p is not None]
+        outcomes = iter(execute(runnable)) if runnable else iter(())
+        out = []
+        for p in programs:
+            if p is None:
+                out.append(Answer(None, "syntax"))
+            else:
+                o = next(outcomes)
+                out.append(Answer(o.answer, o.error))
+        return out
+
+
+FORMATS: dict[str, type[RationaleFormat]] = {"pot": PoT, "cot": CoT, "eot": EoT}
+
+
+def get_format(name: str) -> RationaleFormat:
+    try:
+        return FORMATS[name]()
+    except KeyError:
+        raise ValueError(f"unknown rationale format {name!r} (known: {', '.join(sorted(FORMATS))})") from None

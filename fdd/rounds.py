@@ -1,0 +1,117 @@
+"""The RoundRunner callback: at each round boundary, feedback → augmentation → commit → evaluation.
+
+Round k trains for `epochs_per_round` epochs on rounds/round_k/train.jsonl. At its last epoch's end
+the runner evaluates the student on every evaluation set, and (if rounds remain) re-solves the
+feedback pool, asks the teacher for new problems per the arm's plan, verifies them, commits the
+round atomically with a checkpoint, and hands the enlarged set to the datamodule, which serves it
+from the next epoch on.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections import Counter
+from dataclasses import asdict
+
+import lightning.pytorch as pl
+
+from fdd import evaluate
+from fdd.datamodule import DistillData
+from fdd.feedback import plan, verify
+from fdd.problems import Problem
+from fdd.rationales import RationaleFormat
+from fdd.store import RunStore
+
+log = logging.getLogger("fdd")
+
+
+class RoundRunner(pl.Callback):
+    def __init__(self, *, teacher, store: RunStore, data: DistillData, fmt: RationaleFormat, feedback,
+                 eval_sets: dict[str, list[Problem]], eval_cfg, rounds: int, epochs_per_round: int, seed: int,
+                 seeds: list[Problem], decontaminator=None, on_round=None):
+        self.teacher, self.store, self.data, self.fmt = teacher, store, data, fmt
+        self.feedback, self.eval_sets, self.eval_cfg = feedback, eval_sets, eval_cfg
+        self.rounds, self.epochs_per_round, self.seed = rounds, epochs_per_round, seed
+        self.seeds, self.decontaminator, self.on_round = seeds, decontaminator, on_round
+        self.frontier: list[Problem] = []
+        self._t0 = time.time()
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, student) -> None:
+        student.current_round = trainer.current_epoch // self.epochs_per_round
+        if trainer.current_epoch % self.epochs_per_round == 0:
+            self._t0 = time.time()
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, student) -> None:
+        if (trainer.current_epoch + 1) % self.epochs_per_round:
+            return
+        self.end_round(trainer, student, trainer.current_epoch // self.epochs_per_round)
+
+    # -- the round boundary ----------------------------------------------------------------
+    def _solve(self, student, problems: list[Problem], desc: str, samples: int = 1) -> list[evaluate.Verdict]:
+        return evaluate.solve(student.model, student.tokenizer, problems, self.fmt, samples=samples,
+                              batch_size=self.eval_cfg.batch_size, max_new_tokens=self.eval_cfg.max_new_tokens,
+                              max_source_len=student.max_source_len, desc=desc)
+
+    def pool(self, k: int) -> list[Problem]:
+        name = self.feedback.pool
+        if name == "seed":
+            return self.seeds
+        if name == "all":
+            return self.data.problems
+        if name == "frontier":
+            return self.frontier or self.seeds
+        raise ValueError(f"unknown feedback.pool {name!r} (seed, all, frontier)")
+
+    def evaluate_benchmarks(self, student, k: int) -> dict:
+        return {name: evaluate.accuracy(self._solve(student, probs, f"eval {name}", self.eval_cfg.samples))
+                for name, probs in self.eval_sets.items()}
+
+    def augment(self, student, k: int) -> tuple[list[dict], list[Problem], dict]:
+        fb = self.feedback
+        pool = self.pool(k)
+        verdicts = self._solve(student, pool, "feedback") if fb.name != "none" else []
+        by_id = {p.id: p for p in pool}
+        easy = [by_id[v.id] for v in verdicts if v.correct]
+        hard = [by_id[v.id] for v in verdicts if not v.correct]
+        records = [{**asdict(v), "question": by_id[v.id].question, "gold": by_id[v.id].answer,
+                    "verdict": "easy" if v.correct else "hard"} for v in verdicts]
+        todo = plan(fb.name, easy, hard, random.Random(f"{self.seed}:plan:{k}"))
+        before = self.teacher.usage().as_dict()
+        new: list[Problem] = []
+        if todo.harder and fb.harder_per_easy > 0:
+            new += [p for kids in self.teacher.harder(todo.harder, fb.harder_per_easy, k) for p in kids]
+        if todo.similar and fb.similar_per_hard > 0:
+            new += [p for kids in self.teacher.similar(todo.similar, fb.similar_per_hard, k) for p in kids]
+        after = self.teacher.usage().as_dict()
+        usage = {key: (after[key] - before.get(key, 0)) if isinstance(after[key], int | float)
+                 and not isinstance(after[key], bool) else after[key] for key in after}
+        checked = verify(new, self.fmt, [p.question for p in self.data.problems], self.decontaminator)
+        stats = {"pool": len(pool), "easy": len(easy), "hard": len(hard), "requested": len(new),
+                 "added": len(checked.kept), "rejected": sum(checked.rejected.values()),
+                 "rejected_by": dict(Counter(checked.rejected)), "teacher": usage,
+                 "added_by": dict(Counter(p.origin for p in checked.kept))}
+        return records, checked.kept, stats
+
+    def end_round(self, trainer: pl.Trainer, student, k: int) -> None:
+        train = self.data.problems
+        entry: dict = {"round": k, "train_size": len(train)}
+        last = k >= self.rounds
+        if last:
+            records, added, stats = None, None, {"easy": 0, "hard": 0, "added": 0, "rejected": 0,
+                                                 "teacher": {}}
+        else:
+            records, added, stats = self.augment(student, k)
+        entry |= stats
+        entry["eval"] = self.evaluate_benchmarks(student, k)
+        entry["seconds"] = round(time.time() - self._t0, 2)
+        next_train = None if last else train + added
+        if not last and student.reinit_each_round:
+            student.reinitialise()
+        self.store.commit_round(k, records, added, next_train, entry, save_checkpoint=trainer.save_checkpoint)
+        if not last:
+            self.frontier = added
+            self.data.set_problems(next_train)
+        if self.on_round is not None:
+            self.on_round(trainer, entry)

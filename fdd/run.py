@@ -1,0 +1,43 @@
+"""`python -m fdd.run [overrides]`: compose, instantiate, fit round by round, report.
+
+Rerunning the same command on the same `hydra.run.dir` (or `resume=DIR`) continues from the last
+committed round; a finished run reports that it is complete and exits 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+log = logging.getLogger("fdd")
+
+
+CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+
+
+@hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
+def main(cfg: DictConfig) -> float | None:
+    try:
+        from fdd.pipeline import run
+
+        return run(cfg)
+    except KeyboardInterrupt:
+        print("fdd: interrupted; rerun the same command to resume from the last committed round",
+              file=sys.stderr)
+        sys.exit(130)
+    except Exception as e:  # noqa: BLE001 - one line for the user; FDD_DEBUG=1 shows the traceback
+        if os.environ.get("FDD_DEBUG"):
+            raise
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        known = type(e).__name__ == "UserError"
+        print(f"fdd: error: {msg}" if known else f"fdd: error: {type(e).__name__}: {msg}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Teachers write rationales and new problems. Selected by `teacher=NAME` (conf/teacher/)."""

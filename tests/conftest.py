@@ -1,0 +1,44 @@
+"""Shared test helpers: a tiny configuration of the real entry point, and the CLI runner."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+SHARED_DATA = Path(os.environ.get("FDD_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+# Shrinks the embedded default to seconds: few problems, a very small T5, short generations.
+TINY = [
+    "dataset.n=48", "eval.limit=8", "eval.max_new_tokens=48", "eval.batch_size=32",
+    "epochs_per_round=1", "rounds=1", "batch_size=16",
+    "student.model.d_model=32", "student.model.d_ff=64", "student.model.num_layers=1",
+    "student.model.num_decoder_layers=1", "student.model.num_heads=2", "student.model.d_kv=16",
+    "student.model.vocab_size=300", "trainer.enable_progress_bar=false", "logger=none",
+    "feedback.harder_per_easy=1", "feedback.similar_per_hard=1",
+]
+
+
+def compose_cfg(overrides: list[str] | None = None):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides or []))
+
+
+def run_cli(args: list[str], cwd: Path | None = None, timeout: int = 300, env: dict | None = None,
+            module: str = "fdd.run") -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "WANDB_MODE": "offline", **(env or {})}
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd or ROOT, capture_output=True, text=True,
+                          timeout=timeout, env=full_env)
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"benchmark files not found at {SHARED_DATA} (set FDD_SHARED_DATA)")
+    return SHARED_DATA
