@@ -1,0 +1,334 @@
+"""A small OpenAI-compatible HTTP server for tests and benchmarks (standard library only).
+
+It speaks enough of the API for fdd's teacher: `POST /v1/chat/completions`, `GET /v1/models`, and
+the Batch API (`POST /v1/files`, `POST /v1/batches`, `GET /v1/batches/{id}`,
+`GET /v1/files/{id}/content`). Replies come from a *responder* (prompt, choice index) -> text; the
+default one reads the task off fdd's packaged prompts and writes PoT programs that add up the
+numbers of the question, so annotate / harder / similar all get plausible answers.
+
+Fault injection is driven by markers in the prompt, so it is deterministic under concurrency:
+`[[429]]`, `[[500]]`, `[[slow]]`, `[[malformed]]` make the first attempt of that exact request fail
+that way (`[[500*3]]`: the first three attempts); `[[prose]]` always answers with prose and no
+code. `[[latency=0.5]]` delays that request. Counters live in `server.counts`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+Responder = Callable[[str, int], str]
+
+_MARKER = re.compile(r"\[\[(429|500|slow|malformed|prose)(?:\*(\d+))?\]\]")
+_LATENCY = re.compile(r"\[\[latency=([\d.]+)\]\]")
+_ANY_MARKER = re.compile(r"\[\[[^\]]*\]\]")
+
+
+def _numbers(text: str) -> list[str]:
+    return re.findall(r"\d+(?:\.\d+)?", _ANY_MARKER.sub("", text))
+
+
+def _program(numbers: list[str], extra: int = 0) -> str:
+    names = [f"q{i}" for i in range(len(numbers))] or ["q0"]
+    lines = [f"{n} = {v}" for n, v in zip(names, numbers or ["0"])]
+    lines.append(f"ans = {' + '.join(names)}" + (f" + {extra}" if extra else ""))
+    return "\n".join(lines)
+
+
+def target_question(prompt: str) -> str:
+    """The question the prompt asks about: text after the last `Question:` label."""
+    i = prompt.rfind("Question:")
+    return prompt[i + len("Question:"):].strip() if i >= 0 else prompt.strip()
+
+
+def default_responder(prompt: str, index: int) -> str:
+    """PoT answers in the packaged prompts' output format; choice `index` varies the wording only."""
+    question = target_question(prompt)
+    if "[[prose]]" in prompt:
+        return "I am sorry, but I would rather talk about the weather today. It is sunny."
+    m = re.search(r"Make (\d+) new problems? that (?:are|is) (\w+)", prompt)
+    if not m:
+        intro = ["Here is the program:", "Sure.", ""][index % 3]
+        return f"{intro}\n```python\n{_program(_numbers(question))}\n```"
+    n, kind = int(m.group(1)), m.group(2).lower()
+    base = _ANY_MARKER.sub("", question).strip()
+    parts = []
+    for i in range(1, n + 1):
+        if kind.startswith("harder"):
+            extra = 3 + i + index
+            q = f"{base} Then {extra} more arrive."
+            nums = _numbers(q)
+        else:
+            nums = [str(int(float(x)) + i + index) for x in _numbers(base)] or [str(i)]
+            it = iter(nums)
+            q = re.sub(r"\d+(?:\.\d+)?", lambda _m: next(it), base)  # noqa: B023 (used at once)
+        parts.append(f"Problem {i}:\nQuestion: {q}\nProgram:\n```python\n{_program(nums)}\n```")
+    return "\n\n".join(parts)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # else headers and body in two segments meet delayed ACKs (+40 ms)
+    server: _Server
+
+    def log_message(self, *args) -> None:  # keep test output clean
+        pass
+
+    # --- plumbing -----------------------------------------------------------------------------
+    def _send(self, status: int, body: bytes | dict, headers: dict | None = None,
+              ctype: str = "application/json") -> None:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(data)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout)
+            self.close_connection = True
+
+    def _error(self, status: int, message: str, code: str | None = None, headers: dict | None = None) -> None:
+        self._send(status, {"error": {"message": message, "type": "invalid_request_error", "code": code}}, headers)
+
+    def _body(self) -> bytes:
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def _authorised(self) -> bool:
+        key = self.server.fake.api_key
+        if key is not None and self.headers.get("Authorization") != f"Bearer {key}":
+            self._error(401, "Incorrect API key provided.", "invalid_api_key")
+            return False
+        return True
+
+    # --- routes -------------------------------------------------------------------------------
+    def do_GET(self) -> None:
+        fake = self.server.fake
+        if not self._authorised():
+            return
+        path = self.path.split("?")[0]
+        if path == "/v1/models":
+            fake.count("models")
+            self._send(200, {"object": "list", "data": [{"id": m, "object": "model", "created": 0,
+                                                         "owned_by": "fake"} for m in fake.models]})
+        elif m := re.fullmatch(r"/v1/batches/([\w-]+)", path):
+            fake.count("batch_retrieve")
+            batch = fake.poll_batch(m.group(1))
+            self._send(200, batch) if batch else self._error(404, "no such batch")
+        elif m := re.fullmatch(r"/v1/files/([\w-]+)/content", path):
+            data = fake.files.get(m.group(1))
+            self._send(200, data, ctype="application/octet-stream") if data is not None else self._error(404, "no such file")
+        else:
+            self._error(404, f"no route {path}")
+
+    def do_POST(self) -> None:
+        fake = self.server.fake
+        raw = self._body()
+        if not self._authorised():
+            return
+        path = self.path.split("?")[0]
+        if path == "/v1/chat/completions":
+            self._chat(raw)
+        elif path == "/v1/files":
+            fake.count("files")
+            file_id = fake.add_file(_multipart_file(raw, self.headers.get("Content-Type", "")))
+            self._send(200, {"id": file_id, "object": "file", "bytes": len(fake.files[file_id]), "created_at": 0,
+                             "filename": "input.jsonl", "purpose": "batch", "status": "processed"})
+        elif path == "/v1/batches":
+            fake.count("batches")
+            self._send(200, fake.create_batch(json.loads(raw)))
+        else:
+            self._error(404, f"no route {path}")
+
+    def _chat(self, raw: bytes) -> None:
+        fake = self.server.fake
+        fake.count("chat")
+        try:
+            req = json.loads(raw)
+        except json.JSONDecodeError:
+            return self._error(400, "body is not JSON")
+        if req.get("model") not in fake.models:
+            return self._error(404, f"The model `{req.get('model')}` does not exist.", "model_not_found")
+        prompt = "\n".join(str(m.get("content", "")) for m in req.get("messages", []))
+        if m := _LATENCY.search(prompt):
+            time.sleep(float(m.group(1)))
+        elif fake.latency:
+            time.sleep(fake.latency)
+        fault = fake.fault_for(raw, prompt)
+        if fault == "429":
+            fake.count("fault_429")
+            return self._error(429, "Rate limit reached.", "rate_limit_exceeded", {"Retry-After": fake.retry_after})
+        if fault == "500":
+            fake.count("fault_500")
+            return self._error(500, "The server had an error.")
+        if fault == "slow":
+            fake.count("fault_slow")
+            time.sleep(fake.slow_s)
+        if fault == "malformed":
+            fake.count("fault_malformed")
+            return self._send(200, b'{"id": "chatcmpl-x", "choices": [{"mess')
+        self._send(200, fake.completion(req, prompt))
+
+
+def _multipart_file(raw: bytes, ctype: str) -> bytes:
+    """The first file part of a multipart/form-data body (enough for the SDK's uploads)."""
+    boundary = re.search(r"boundary=\"?([^\";]+)\"?", ctype)
+    if not boundary:
+        return raw
+    for part in raw.split(b"--" + boundary.group(1).encode()):
+        head, _, body = part.partition(b"\r\n\r\n")
+        if b"filename=" in head:
+            return body[:-2] if body.endswith(b"\r\n") else body
+    return b""
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 512
+    fake: FakeOpenAIServer
+
+
+class FakeOpenAIServer:
+    """Start with `with FakeOpenAIServer() as s:`; point the client at `s.url`."""
+
+    def __init__(self, *, models: tuple[str, ...] = ("fake-model",), api_key: str | None = None,
+                 latency: float = 0.0, responder: Responder = default_responder, retry_after: str = "0.05",
+                 slow_s: float = 1.0, batch_polls: int = 1, usage: bool = True, max_choices: int | None = None):
+        self.models, self.api_key, self.latency, self.responder = models, api_key, latency, responder
+        self.retry_after, self.slow_s, self.batch_polls, self.usage = retry_after, slow_s, batch_polls, usage
+        self.max_choices = max_choices  # e.g. 1: a server that ignores `n`
+        self.hold_batches = False
+        self.counts: Counter = Counter()
+        self.files: dict[str, bytes] = {}
+        self.batches: dict[str, dict] = {}
+        self._attempts: Counter = Counter()
+        self._lock = threading.Lock()
+        self._httpd: _Server | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> FakeOpenAIServer:
+        self._httpd = _Server(("127.0.0.1", 0), _Handler)
+        self._httpd.fake = self
+        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> FakeOpenAIServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        assert self._httpd is not None, "server not started"
+        return self._httpd.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    # --- state --------------------------------------------------------------------------------
+    def count(self, what: str) -> None:
+        with self._lock:
+            self.counts[what] += 1
+
+    def fault_for(self, raw: bytes, prompt: str) -> str | None:
+        """The fault this attempt of this exact request gets, if any."""
+        m = _MARKER.search(prompt)
+        if not m or m.group(1) == "prose":
+            return None
+        key = hashlib.sha256(raw).hexdigest()
+        with self._lock:
+            self._attempts[key] += 1
+            attempt = self._attempts[key]
+        return m.group(1) if attempt <= int(m.group(2) or 1) else None
+
+    def completion(self, req: dict, prompt: str) -> dict:
+        n = int(req.get("n") or 1)
+        if self.max_choices is not None:
+            n = min(n, self.max_choices)
+        texts = [self.responder(prompt, i) for i in range(n)]
+        body = {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
+                "model": req["model"],
+                "choices": [{"index": i, "finish_reason": "stop", "logprobs": None,
+                             "message": {"role": "assistant", "content": t}} for i, t in enumerate(texts)]}
+        if self.usage:
+            p, c = len(prompt.split()), sum(len(t.split()) for t in texts)
+            body["usage"] = {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
+        return body
+
+    def add_file(self, data: bytes) -> str:
+        with self._lock:
+            file_id = f"file-{len(self.files) + 1}"
+            self.files[file_id] = data
+        return file_id
+
+    def create_batch(self, req: dict) -> dict:
+        with self._lock:
+            batch_id = f"batch_{len(self.batches) + 1}"
+            self.batches[batch_id] = {"id": batch_id, "object": "batch", "endpoint": req["endpoint"],
+                                      "input_file_id": req["input_file_id"],
+                                      "completion_window": req["completion_window"], "status": "validating",
+                                      "created_at": int(time.time()), "polls": 0}
+            return {k: v for k, v in self.batches[batch_id].items() if k != "polls"}
+
+    def poll_batch(self, batch_id: str) -> dict | None:
+        """Each poll advances the batch; after `batch_polls` polls (and unless held) it completes."""
+        with self._lock:
+            b = self.batches.get(batch_id)
+            if b is None:
+                return None
+            b["polls"] += 1
+            if b["status"] in ("validating", "in_progress"):
+                b["status"] = "in_progress"
+                if not self.hold_batches and b["polls"] >= self.batch_polls:
+                    self._run_batch(b)
+            return {k: v for k, v in b.items() if k != "polls"}
+
+    def _run_batch(self, b: dict) -> None:
+        out = []
+        for line in self.files[b["input_file_id"]].decode().splitlines():
+            if not line.strip():
+                continue
+            item = json.loads(line)
+            body = item["body"]
+            prompt = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
+            self.counts["batch_items"] += 1
+            if body.get("model") not in self.models:
+                resp = {"status_code": 404, "request_id": "r", "body": {"error": {"message": "no model"}}}
+            else:
+                resp = {"status_code": 200, "request_id": "r", "body": self.completion(body, prompt)}
+            out.append(json.dumps({"id": f"resp-{len(out)}", "custom_id": item["custom_id"],
+                                   "response": resp, "error": None}))
+        file_id = f"file-{len(self.files) + 1}"
+        self.files[file_id] = ("\n".join(out) + "\n").encode()
+        b.update(status="completed", output_file_id=file_id)
+
+
+if __name__ == "__main__":  # python -m tests.fake_openai_server --latency 0.1: serve until killed
+    import argparse
+    import sys
+
+    ap = argparse.ArgumentParser(description="a fake OpenAI-compatible server on 127.0.0.1")
+    ap.add_argument("--latency", type=float, default=0.0, help="seconds per chat request")
+    ap.add_argument("--api-key", default=None)
+    args = ap.parse_args()
+    with FakeOpenAIServer(latency=args.latency, api_key=args.api_key) as srv:
+        print(srv.url, flush=True)
+        try:
+            sys.stdin.read()  # until the parent closes our stdin
+        except KeyboardInterrupt:
+            pass
