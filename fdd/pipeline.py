@@ -21,7 +21,7 @@ from fdd.datamodule import DistillData
 from fdd.problems import Problem, read_problems
 from fdd.rationales import get_format
 from fdd.rounds import RoundRunner
-from fdd.store import RunStore
+from fdd.store import RunStore, fault_point
 from fdd.tracking import log_round
 
 log = logging.getLogger("fdd")
@@ -103,6 +103,7 @@ def prepare_seed(cfg: DictConfig, store: RunStore, teacher, fmt, decon) -> None:
     problems = loaded.problems
     before = teacher.usage().as_dict()
     checked = feedback.annotate(problems, teacher.annotate(problems), fmt, decon)
+    fault_point("annotate", 0)
     after = teacher.usage().as_dict()
     if not checked.kept:
         raise UserError(f"no training problem survived annotation ({dict(checked.rejected)})")
@@ -178,27 +179,50 @@ def run(cfg: DictConfig) -> float:
             prepare_seed(cfg, store, teacher, fmt, decon)
         seeds = store.load_train(0)
         student = build_student(cfg, seeds, fmt, run_dir)
-        k0 = store.state()["committed"] + 1
-        if k0 <= cfg.rounds:
-            fit(cfg, store, student, teacher, fmt, eval_sets, decon, seeds, k0)
+        data = DistillData(fmt.render, student.collate, batch_size=cfg.batch_size, seed=cfg.seed)
+        runner = RoundRunner(teacher=teacher, store=store, data=data, fmt=fmt, feedback=cfg.feedback,
+                             eval_sets=eval_sets, eval_cfg=cfg.eval, rounds=cfg.rounds,
+                             epochs_per_round=cfg.epochs_per_round, seed=cfg.seed, seeds=seeds,
+                             decontaminator=decon, on_round=log_round)
+        state = store.state()
+        done, trained = state["committed"], state.get("trained", -1)
+        if trained == done + 1:  # crashed after training round `trained`, before its commit
+            resume_round(store, student, data, runner, trained)
+            done = trained
+        if done < cfg.rounds:
+            fit(cfg, store, student, data, runner, done + 1)
         else:
-            state = torch.load(store.checkpoint_path(k0 - 1), map_location="cpu", weights_only=False)
-            student.load_state_dict(state["state_dict"])
+            load_weights(student, store.checkpoint_path(done))
         return finish(cfg, store, student)
     finally:
         store.unlock()
 
 
-def fit(cfg, store: RunStore, student, teacher, fmt, eval_sets, decon, seeds, k0: int) -> None:
-    data = DistillData(fmt.render, student.collate, batch_size=cfg.batch_size, seed=cfg.seed)
-    data.set_problems(store.load_train(k0))
-    runner = RoundRunner(teacher=teacher, store=store, data=data, fmt=fmt, feedback=cfg.feedback,
-                         eval_sets=eval_sets, eval_cfg=cfg.eval, rounds=cfg.rounds,
-                         epochs_per_round=cfg.epochs_per_round, seed=cfg.seed, seeds=seeds,
-                         decontaminator=decon, on_round=log_round)
-    added = store.round_dir(k0 - 1) / "added.jsonl"
-    if k0 > 0 and added.exists():
-        runner.frontier = read_problems(added)
+def load_weights(student, path: Path) -> None:
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    student.load_state_dict(state["state_dict"])
+
+
+def _stage(store: RunStore, data: DistillData, runner: RoundRunner, k: int) -> None:
+    """Point the datamodule and runner at round k's committed training set and frontier."""
+    data.set_problems(store.load_train(k))
+    added = store.round_dir(k - 1) / "added.jsonl"
+    runner.frontier = read_problems(added) if k > 0 and added.exists() else []
+
+
+def resume_round(store: RunStore, student, data: DistillData, runner: RoundRunner, k: int) -> None:
+    """Finish the boundary of round k from its trained-weights checkpoint (no retraining)."""
+    log.info("resuming: round %d was trained; redoing its evaluation and augmentation", k)
+    load_weights(student, store.checkpoint_path(k))
+    _stage(store, data, runner, k)
+    runner.end_round(None, student, k)
+
+
+def fit(cfg: DictConfig, store: RunStore, student, data: DistillData, runner: RoundRunner, k0: int) -> None:
+    """Train rounds k0..rounds; the RoundRunner commits each round as it ends."""
+    _stage(store, data, runner, k0)
+    if k0 > 0:
+        log.info("resuming from round %d (rounds 0-%d are committed)", k0, k0 - 1)
     trainer = instantiate(cfg.trainer, callbacks=[runner], logger=make_logger(cfg),
                           max_epochs=(cfg.rounds + 1) * cfg.epochs_per_round, reload_dataloaders_every_n_epochs=1,
                           enable_checkpointing=False, default_root_dir=str(store.dir), num_sanity_val_steps=0)

@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import logging
 import random
+import sys
 import time
 from collections import Counter
 from dataclasses import asdict
 
 import lightning.pytorch as pl
+import torch
 
 from fdd import evaluate
 from fdd.datamodule import DistillData
 from fdd.feedback import plan, verify
 from fdd.problems import Problem
 from fdd.rationales import RationaleFormat
-from fdd.store import RunStore
+from fdd.store import RunStore, fault_point
 
 log = logging.getLogger("fdd")
 
@@ -39,14 +41,29 @@ class RoundRunner(pl.Callback):
         self._t0 = time.time()
 
     def on_train_epoch_start(self, trainer: pl.Trainer, student) -> None:
-        student.current_round = trainer.current_epoch // self.epochs_per_round
-        if trainer.current_epoch % self.epochs_per_round == 0:
+        k, first = divmod(trainer.current_epoch, self.epochs_per_round)
+        student.current_round = k
+        if first == 0:
             self._t0 = time.time()
+            if k > 0 and student.reinit_each_round:
+                torch.manual_seed(self.seed * 1000 + k)  # the same fresh weights after a resume
+                student.reinitialise()
+
+    def on_train_batch_end(self, trainer: pl.Trainer, student, outputs, batch, batch_idx: int) -> None:
+        if batch_idx == 1 and (trainer.current_epoch + 1) % self.epochs_per_round == 0:
+            fault_point("train", student.current_round)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, student) -> None:
         if (trainer.current_epoch + 1) % self.epochs_per_round:
             return
-        self.end_round(trainer, student, trainer.current_epoch // self.epochs_per_round)
+        k = trainer.current_epoch // self.epochs_per_round
+        self.store.save_trained(k, trainer.save_checkpoint)
+        self.end_round(trainer, student, k)
+
+    def on_exception(self, trainer: pl.Trainer, student, exception: BaseException) -> None:
+        if isinstance(exception, KeyboardInterrupt):
+            print(f"fdd: interrupted; rerun the same command (or resume={self.store.dir}) to continue from "
+                  "the last committed round", file=sys.stderr)
 
     # -- the round boundary ----------------------------------------------------------------
     def _solve(self, student, problems: list[Problem], desc: str, samples: int = 1) -> list[evaluate.Verdict]:
@@ -71,6 +88,7 @@ class RoundRunner(pl.Callback):
     def augment(self, student, k: int) -> tuple[list[dict], list[Problem], dict]:
         fb = self.feedback
         pool = self.pool(k)
+        fault_point("feedback", k)
         verdicts = self._solve(student, pool, "feedback") if fb.name != "none" else []
         by_id = {p.id: p for p in pool}
         easy = [by_id[v.id] for v in verdicts if v.correct]
@@ -87,6 +105,7 @@ class RoundRunner(pl.Callback):
         after = self.teacher.usage().as_dict()
         usage = {key: (after[key] - before.get(key, 0)) if isinstance(after[key], int | float)
                  and not isinstance(after[key], bool) else after[key] for key in after}
+        fault_point("augment", k)
         checked = verify(new, self.fmt, [p.question for p in self.data.problems], self.decontaminator)
         stats = {"pool": len(pool), "easy": len(easy), "hard": len(hard), "requested": len(new),
                  "added": len(checked.kept), "rejected": sum(checked.rejected.values()),
@@ -94,7 +113,8 @@ class RoundRunner(pl.Callback):
                  "added_by": dict(Counter(p.origin for p in checked.kept))}
         return records, checked.kept, stats
 
-    def end_round(self, trainer: pl.Trainer, student, k: int) -> None:
+    def end_round(self, trainer: pl.Trainer | None, student, k: int) -> None:
+        """Evaluate, augment and commit round k (its trained weights are already checkpointed)."""
         train = self.data.problems
         entry: dict = {"round": k, "train_size": len(train)}
         last = k >= self.rounds
@@ -104,14 +124,13 @@ class RoundRunner(pl.Callback):
         else:
             records, added, stats = self.augment(student, k)
         entry |= stats
+        fault_point("evaluate", k)
         entry["eval"] = self.evaluate_benchmarks(student, k)
         entry["seconds"] = round(time.time() - self._t0, 2)
         next_train = None if last else train + added
-        if not last and student.reinit_each_round:
-            student.reinitialise()
-        self.store.commit_round(k, records, added, next_train, entry, save_checkpoint=trainer.save_checkpoint)
+        self.store.commit_round(k, records, added, next_train, entry)
         if not last:
             self.frontier = added
             self.data.set_problems(next_train)
-        if self.on_round is not None:
+        if self.on_round is not None and trainer is not None:
             self.on_round(trainer, entry)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import signal
 from pathlib import Path
 
 from fdd.problems import Problem, atomic_write_text, read_problems, write_jsonl
@@ -16,6 +17,19 @@ from fdd.problems import Problem, atomic_write_text, read_problems, write_jsonl
 
 class RunLocked(RuntimeError):
     pass
+
+
+class InjectedCrash(BaseException):
+    """Raised at a fault point when FDD_KILL_MODE=raise (in-process crash tests)."""
+
+
+def fault_point(stage: str, k: int = 0) -> None:
+    """Fault injection for crash tests: FDD_KILL_AT=stage:round SIGKILLs this process right here
+    (or raises InjectedCrash with FDD_KILL_MODE=raise, so a test can crash a run in-process)."""
+    if os.environ.get("FDD_KILL_AT") == f"{stage}:{k}":
+        if os.environ.get("FDD_KILL_MODE") == "raise":
+            raise InjectedCrash(f"{stage}:{k}")
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class RunStore:
@@ -62,8 +76,9 @@ class RunStore:
         return json.loads(path.read_text()) if path.exists() else default
 
     def state(self) -> dict:
-        """{"committed": last committed round (-1: none), "seeded": round-0 set written, "fingerprint"}"""
-        return self._read_json("state.json", {"committed": -1, "seeded": False})
+        """{"committed": last committed round, "trained": last round whose trained weights are
+        checkpointed (both -1: none), "seeded": round-0 set written, "config": resumable-config}"""
+        return self._read_json("state.json", {"committed": -1, "trained": -1, "seeded": False})
 
     def write_state(self, **changes) -> None:
         state = self.state() | changes
@@ -86,22 +101,30 @@ class RunStore:
     def load_train(self, k: int) -> list[Problem]:
         return read_problems(self.train_path(k))
 
+    def save_trained(self, k: int, save_checkpoint) -> None:
+        """Checkpoint the weights trained in round k before its boundary work, so a crash during
+        evaluation or augmentation resumes there instead of retraining the round."""
+        path = self.checkpoint_path(k)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        save_checkpoint(str(tmp))
+        fault_point("checkpoint", k)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        self.write_state(trained=k)
+
     def commit_round(self, k: int, feedback: list[dict] | None, added: list[Problem] | None,
-                     next_train: list[Problem] | None, entry: dict, save_checkpoint=None) -> None:
-        """Write round k's files, the next round's training set and checkpoint, then the state."""
+                     next_train: list[Problem] | None, entry: dict) -> None:
+        """Write round k's files and the next round's training set, then the state (last)."""
         d = self.round_dir(k)
         if feedback is not None:
             write_jsonl(d / "feedback.jsonl", feedback)
         if added is not None:
             write_jsonl(d / "added.jsonl", added)
+        fault_point("commit", k)
         if next_train is not None:
             write_jsonl(self.train_path(k + 1), next_train)
-        if save_checkpoint is not None:
-            path = self.checkpoint_path(k)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            save_checkpoint(str(tmp))
-            os.replace(tmp, path)
         summary = self.summary()
         summary["rounds"] = [r for r in summary["rounds"] if r["round"] < k] + [entry]
         self.write_summary(summary)

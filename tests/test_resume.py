@@ -1,0 +1,125 @@
+"""Crash anywhere, resume, and end with exactly the data of an uninterrupted run."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fdd import pipeline
+from fdd.store import InjectedCrash, RunLocked, RunStore
+from tests.conftest import ROOT, TINY, compose_cfg, run_cli
+
+OVERRIDES = [*TINY, "rounds=2"]
+
+
+def run_inprocess(run_dir: Path, extra: list[str] = ()) -> float:
+    cfg = compose_cfg([*OVERRIDES, f"resume={run_dir}", f"paths.output_dir={run_dir}", *extra])
+    return pipeline.run(cfg)
+
+
+def committed_data(run_dir: Path) -> dict:
+    """Everything a resumed run must reproduce byte for byte (timings aside)."""
+    out = {}
+    for path in sorted((run_dir / "rounds").rglob("*.jsonl")):
+        out[str(path.relative_to(run_dir))] = path.read_bytes()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    for r in summary["rounds"]:
+        r.pop("seconds")
+    out["summary"] = summary
+    return out
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> dict:
+    run_dir = tmp_path_factory.mktemp("reference")
+    run_inprocess(run_dir)
+    return committed_data(run_dir)
+
+
+@pytest.mark.parametrize("stage", ["annotate:0", "train:1", "checkpoint:0", "feedback:1", "augment:0",
+                                   "commit:1", "evaluate:2"])
+def test_crash_at_each_stage_then_resume_matches_uninterrupted(stage, reference, tmp_path, monkeypatch):
+    monkeypatch.setenv("FDD_KILL_AT", stage)
+    monkeypatch.setenv("FDD_KILL_MODE", "raise")
+    with pytest.raises(InjectedCrash):
+        run_inprocess(tmp_path)
+    monkeypatch.delenv("FDD_KILL_AT")
+    RunStore(tmp_path).unlock()  # the crashed "process" is gone; release as the OS would
+    run_inprocess(tmp_path)
+    assert committed_data(tmp_path) == reference
+
+
+def test_sigkill_mid_training_then_resume(reference, tmp_path):
+    args = [*OVERRIDES, f"hydra.run.dir={tmp_path}"]
+    crashed = run_cli(args, env={"FDD_KILL_AT": "train:1"})
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr[-2000:]
+    assert json.loads((tmp_path / "state.json").read_text())["committed"] == 0
+    resumed = run_cli(args)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resuming from round 1" in resumed.stderr + resumed.stdout
+    assert committed_data(tmp_path) == reference
+    again = run_cli(args)
+    assert again.returncode == 0 and "already complete" in again.stdout
+
+
+def test_sigint_stops_cleanly_and_says_how_to_resume(tmp_path):
+    args = [*OVERRIDES, "rounds=3", "epochs_per_round=3", f"hydra.run.dir={tmp_path}"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "fdd.run", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while not (tmp_path / "rounds" / "round_1" / "train.jsonl").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    assert "rerun the same command" in err
+    assert "Traceback" not in err
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert state["committed"] >= 0
+    resumed = run_cli(args)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert json.loads((tmp_path / "summary.json").read_text())["status"] == "complete"
+
+
+def test_second_writer_is_refused_with_the_other_pid(tmp_path):
+    first = RunStore(tmp_path)
+    first.lock()
+    try:
+        with pytest.raises(RunLocked, match=f"pid {os.getpid()}"):
+            RunStore(tmp_path).lock()
+    finally:
+        first.unlock()
+
+
+def test_changed_config_is_refused_naming_the_keys(tmp_path):
+    run_inprocess(tmp_path, ["rounds=0"])
+    (tmp_path / "summary.json").write_text(
+        (tmp_path / "summary.json").read_text().replace('"complete"', '"running"'))
+    with pytest.raises(pipeline.UserError, match="feedback.harder_per_easy"):
+        run_inprocess(tmp_path, ["rounds=0", "feedback.harder_per_easy=3"])
+
+
+@pytest.mark.slow
+def test_ten_random_sigkills_of_the_default_loop(reference, tmp_path):
+    """Kill at random moments (wall clock), resume until done; data must equal the reference."""
+    rng = random.Random(0)
+    for trial in range(10):
+        run_dir = tmp_path / f"trial{trial}"
+        args = [*OVERRIDES, f"hydra.run.dir={run_dir}"]
+        proc = subprocess.Popen([sys.executable, "-m", "fdd.run", *args], cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(3, 25))
+        proc.kill()
+        proc.wait()
+        done = run_cli(args)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert committed_data(run_dir) == reference, f"trial {trial}"
