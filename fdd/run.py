@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import hydra
@@ -39,5 +40,21 @@ def main(cfg: DictConfig) -> float | None:
         sys.exit(2)
 
 
+def check_output_dir(argv: list[str]) -> None:
+    """Hydra creates the run dir before our code runs and fails with a traceback; check first."""
+    multirun = any(a in ("-m", "--multirun") for a in argv)
+    key = "hydra.sweep.dir=" if multirun else "hydra.run.dir="
+    target = next((a.split("=", 1)[1] for a in argv if a.startswith(key)), "multirun" if multirun else "outputs")
+    try:  # Hydra would create it next anyway
+        path = Path(target).expanduser()
+        path.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=path).close()
+    except OSError as e:
+        print(f"fdd: error: output dir {target} is not writable ({e.strerror}); set hydra.run.dir=...",
+              file=sys.stderr)
+        sys.exit(2)
+
+
 if __name__ == "__main__":
+    check_output_dir(sys.argv[1:])
     main()

@@ -74,13 +74,20 @@ def read_json_records(name: str, path: Path) -> list[dict]:
     """A JSON array of objects, or JSON lines; a broken file is a ValueError naming it."""
     text = path.read_text(encoding="utf-8")
     stripped = text.lstrip()
-    try:
-        if stripped.startswith("["):
+    if stripped.startswith("["):
+        try:
             data = json.loads(text)
-        else:
-            data = [json.loads(line) for line in text.splitlines() if line.strip()]
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{name}: {path} is not valid JSON/JSONL ({e.msg}, line {e.lineno})") from None
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{name}: {path}:{e.lineno}: not valid JSON ({e.msg})") from None
+    else:
+        data = []
+        for lineno, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                data.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{name}: {path}:{lineno}: not valid JSON ({e.msg})") from None
     if not isinstance(data, list):
         raise ValueError(f"{name}: {path} holds a JSON {type(data).__name__}, expected a list of records")
     return data
