@@ -4,13 +4,14 @@ Runs the embedded default (or whatever overrides you pass after --) once per arm
 same invocation, then prints final mean accuracy per arm (mean ± std over seeds), per-round means,
 and the per-seed difference. Results go to bench/RESULTS.md by hand, with the command.
 
-    python bench/bench_feedback.py --seeds 0 1 2 --out bench/runs/feedback [-- extra overrides]
+    python bench/bench_feedback.py --seeds 0 1 2 [--parallel 6] [--out DIR] [-- extra overrides]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -27,23 +28,32 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--arms", nargs="+", default=["fdd", "random"])
     ap.add_argument("--out", default="bench/runs/feedback")
+    ap.add_argument("--parallel", type=int, default=1, help="runs at once (each then uses one thread)")
     ap.add_argument("overrides", nargs="*", help="extra Hydra overrides (after --)")
     args = ap.parse_args()
     out = Path(args.out)
     results: dict[str, dict[int, list[float]]] = {arm: {} for arm in args.arms}
-    for seed in args.seeds:
-        for arm in args.arms:  # arms interleaved per seed so machine noise hits both alike
-            run_dir = out / f"{arm}_seed{seed}"
-            t0 = time.time()
-            cmd = [sys.executable, "-m", "fdd.run", f"feedback={arm}", f"seed={seed}", f"hydra.run.dir={run_dir}",
-                   "trainer.enable_progress_bar=false", *args.overrides]
-            proc = subprocess.run(cmd, capture_output=True, text=True)
+    jobs = [(seed, arm) for seed in args.seeds for arm in args.arms]  # arms interleaved per seed
+    env = {**os.environ, "OMP_NUM_THREADS": "1"} if args.parallel > 1 else None
+    running: list[tuple[int, str, subprocess.Popen, float]] = []
+    while jobs or running:
+        while jobs and len(running) < args.parallel:
+            seed, arm = jobs.pop(0)
+            cmd = [sys.executable, "-m", "fdd.run", f"feedback={arm}", f"seed={seed}",
+                   f"hydra.run.dir={out / f'{arm}_seed{seed}'}", "trainer.enable_progress_bar=false", *args.overrides]
+            running.append((seed, arm, subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                                        text=True, env=env), time.time()))
+        time.sleep(1)
+        for job in [j for j in running if j[2].poll() is not None]:
+            running.remove(job)
+            seed, arm, proc, t0 = job
             if proc.returncode != 0:
-                sys.exit(f"{arm} seed {seed} failed:\n{proc.stderr[-3000:]}")
-            summary = json.loads((run_dir / "summary.json").read_text())
+                sys.exit(f"{arm} seed {seed} failed:\n{proc.stderr.read()[-3000:]}")
+            summary = json.loads((out / f"{arm}_seed{seed}" / "summary.json").read_text())
             results[arm][seed] = [mean_acc(r["eval"]) for r in summary["rounds"]]
             print(f"{arm:>8} seed {seed}: " + " ".join(f"{a:.3f}" for a in results[arm][seed])
                   + f"  ({time.time() - t0:.0f}s)", flush=True)
+    results = {arm: dict(sorted(v.items())) for arm, v in results.items()}
     print("\nfinal mean accuracy over the synthetic evaluation sets (mean ± std over seeds)")
     for arm in args.arms:
         finals = [v[-1] for v in results[arm].values()]

@@ -2,34 +2,104 @@
 
 The RoundRunner replaces the problem list at a round boundary; `train_dataloader` is called again
 at the next epoch (reload_dataloaders_every_n_epochs=1), and a test checks that training sees it.
-Shuffling is seeded by (seed, epoch), so a resumed run sees batches in the same order.
+Batches come from `RoundBatches`, seeded by (seed, epoch), so a resumed run sees batches in the same
+order. It optionally groups problems of similar length (less padding, see `bucket`) and, under DDP,
+gives each rank its share of the batches itself (the trainer runs with use_distributed_sampler=false).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Iterator, Sequence
 
 import lightning.pytorch as pl
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Sampler
 
 from fdd.problems import Problem
 
 
+class RoundBatches(Sampler[list[int]]):
+    """One epoch's batches of indices.
+
+    Shuffle the items (torch.randperm with `generator`); without bucketing, cut the order into
+    batches. With `bucket`, sort each window of `window` batches' worth of items by `lengths`, cut
+    it into batches and shuffle the batch order: batches hold similar lengths, yet every epoch
+    differs. With `world` > 1, rank `rank` takes every world-th batch; the list is first padded by
+    repeating its first batches so all ranks run the same number of steps (DDP needs that), hence
+    the union over ranks is exactly the set.
+
+    The order depends on `seed` alone, however often the sampler is iterated: Lightning iterates a
+    loader once more when it resumes from a checkpoint, and a resumed run must train on the same
+    batches as an uninterrupted one.
+    """
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int, bucket: bool = False,
+                 window: int = 100, rank: int = 0, world: int = 1):
+        self.lengths, self.batch_size, self.seed = list(lengths), max(1, batch_size), seed
+        self.bucket, self.window, self.rank, self.world = bucket, max(1, window), rank, max(1, world)
+
+    def _chunks(self) -> list[int]:
+        n, span = len(self.lengths), self.batch_size * self.window
+        return [min(span, n - s) for s in range(0, n, span)] if self.bucket else ([n] if n else [])
+
+    def __len__(self) -> int:
+        total = sum(math.ceil(c / self.batch_size) for c in self._chunks())
+        return math.ceil(total / self.world)
+
+    def batches(self) -> list[list[int]]:
+        """This rank's batches for the epoch."""
+        gen = torch.Generator().manual_seed(self.seed)
+        order = torch.randperm(len(self.lengths), generator=gen).tolist()
+        bs = self.batch_size
+        if self.bucket:
+            out, start = [], 0
+            for size in self._chunks():
+                part = sorted(order[start:start + size], key=self.lengths.__getitem__)
+                out += [part[i:i + bs] for i in range(0, size, bs)]
+                start += size
+            out = [out[i] for i in torch.randperm(len(out), generator=gen).tolist()]
+        else:
+            out = [order[i:i + bs] for i in range(0, len(order), bs)]
+        if self.world > 1 and out:
+            out += [out[i % len(out)] for i in range((-len(out)) % self.world)]
+            out = out[self.rank::self.world]
+        return out
+
+    def __iter__(self) -> Iterator[list[int]]:
+        yield from self.batches()
+
+
 class DistillData(pl.LightningDataModule):
+    """Serves the current round's problems as (question, rendered rationale) items.
+
+    `bucket` (student.bucket_by_length) groups similar lengths (characters of question + target, a
+    cheap stand-in for tokens) within windows of `bucket_window` batches; the padding it saves is
+    reported per round by the Student (`train/padding_fraction`).
+    """
+
     def __init__(self, render: Callable[[Problem], str], collate: Callable, batch_size: int = 32,
-                 seed: int = 0, num_workers: int = 0):
+                 seed: int = 0, num_workers: int = 0, bucket: bool = False, bucket_window: int = 100):
         super().__init__()
         self.render, self.collate = render, collate
         self.batch_size, self.seed, self.num_workers = batch_size, seed, num_workers
+        self.bucket, self.bucket_window = bucket, bucket_window
         self.problems: list[Problem] = []
 
     def set_problems(self, problems: list[Problem]) -> None:
         self.problems = list(problems)
 
+    def items(self) -> list[dict]:
+        return [{"id": p.id, "question": p.question, "target": self.render(p)} for p in self.problems]
+
     def train_dataloader(self) -> DataLoader:
-        items = [{"id": p.id, "question": p.question, "target": self.render(p)} for p in self.problems]
-        epoch = self.trainer.current_epoch if self.trainer is not None else 0
-        gen = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
-        return DataLoader(items, batch_size=self.batch_size, shuffle=True, generator=gen,
+        items = self.items()
+        trainer = self.trainer
+        epoch = trainer.current_epoch if trainer is not None else 0
+        rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+        seed = self.seed * 100_003 + epoch
+        sampler = RoundBatches([len(it["question"]) + len(it["target"]) for it in items], self.batch_size, seed,
+                               bucket=self.bucket, window=self.bucket_window, rank=rank, world=world)
+        # its own generator: worker seeds come from it, and the global RNG is left alone
+        return DataLoader(items, batch_sampler=sampler, generator=torch.Generator().manual_seed(seed),
                           collate_fn=self.collate, num_workers=self.num_workers)

@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from fdd.answers import answers_match
 from fdd.problems import Problem
 from fdd.rationales import RationaleFormat
+from fdd.student import causal_batch
 
 
 @dataclass
@@ -45,8 +46,12 @@ def generate(model, tokenizer, questions: Sequence[str], batch_size: int = 64, m
               if samples > 1 else {"do_sample": False})
     for start in tqdm(range(0, len(order), batch_size), desc=desc, leave=False, unit="batch"):
         idx = order[start:start + batch_size]
-        enc = tokenizer([questions[i] for i in idx], return_tensors="pt", padding=True, truncation=True,
-                        max_length=max_source_len).to(device)
+        if causal:  # the student's own prompt template, tokenized exactly as in training
+            enc = causal_batch(tokenizer, [questions[i] for i in idx], getattr(model.config, "fdd_prompt", None),
+                               max_source_len).to(device)
+        else:
+            enc = tokenizer([questions[i] for i in idx], return_tensors="pt", padding=True, truncation=True,
+                            max_length=max_source_len).to(device)
         gen = model.generate(**enc, **kw)
         if causal:
             gen = gen[:, enc["input_ids"].shape[1]:]

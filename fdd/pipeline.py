@@ -9,6 +9,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -22,7 +23,7 @@ from fdd.problems import Problem, read_problems
 from fdd.rationales import get_format
 from fdd.rounds import RoundRunner
 from fdd.store import RunStore, fault_point
-from fdd.tracking import log_round
+from fdd.tracking import Tracker
 
 log = logging.getLogger("fdd")
 
@@ -45,6 +46,8 @@ def validate(cfg: DictConfig) -> None:
         raise UserError(f"feedback.pool must be one of {', '.join(feedback.POOLS)}, got {cfg.feedback.pool!r}")
     if cfg.feedback.harder_per_easy < 0 or cfg.feedback.similar_per_hard < 0:
         raise UserError("feedback.harder_per_easy and feedback.similar_per_hard must be >= 0")
+    if OmegaConf.is_missing(cfg.student, "name_or_path"):
+        raise UserError("this student needs student.name_or_path=HUB_ID_OR_LOCAL_DIR")
 
 
 def _flat(cfg: DictConfig) -> dict:
@@ -96,10 +99,15 @@ def make_decontaminator(cfg: DictConfig, eval_sets: dict[str, list[Problem]]):
 def prepare_seed(cfg: DictConfig, store: RunStore, teacher, fmt, decon) -> None:
     """Round 0: load the training problems, have the teacher annotate them, keep the verified ones."""
     spec = OmegaConf.to_container(cfg.dataset)
+    on_invalid = spec.pop("on_invalid", "fail")
     loaded = datasets.load(**{"seed": cfg.seed, **spec}, data_dir=cfg.paths.data_dir)
     if loaded.failed:
-        log.warning("dataset %s: %d records could not be parsed (first: %s)", loaded.name, len(loaded.failed),
-                    loaded.failed[0])
+        first = loaded.failed[0]
+        msg = (f"dataset {loaded.name}: {len(loaded.failed)} of {len(loaded.failed) + len(loaded.problems)} "
+               f"records unusable (first: {first['id']}: {first['reason']})")
+        if on_invalid != "skip":
+            raise UserError(f"{msg}; fix the file or set dataset.on_invalid=skip")
+        log.warning("%s; skipped (dataset.on_invalid=skip)", msg)
     problems = loaded.problems
     before = teacher.usage().as_dict()
     checked = feedback.annotate(problems, teacher.annotate(problems), fmt, decon)
@@ -124,9 +132,11 @@ def build_student(cfg: DictConfig, seeds: list[Problem], fmt, run_dir: Path):
     tokenizer = AutoTokenizer.from_pretrained(tok_dir) if tok_dir.exists() else None
     corpus = [t for p in seeds for t in (p.question, fmt.render(p))]
     model, tokenizer = instantiate(cfg.student.model, corpus=corpus, tokenizer=tokenizer)
+    model.config.fdd_rationale = fmt.name  # saved with the student: fdd.solve reads its answers the same way
     if not tok_dir.exists():
         save_dir(tokenizer, tok_dir)
-    kw = {k: v for k, v in OmegaConf.to_container(cfg.student).items() if k != "model"}
+    not_student = ("model", "name_or_path", "bucket_by_length")  # the factory's and the datamodule's keys
+    kw = {k: v for k, v in OmegaConf.to_container(cfg.student).items() if k not in not_student}
     return Student(model, tokenizer, **kw)
 
 
@@ -139,15 +149,28 @@ def save_dir(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def make_logger(cfg: DictConfig):
-    if not cfg.get("logger") or "_target_" not in cfg.logger:
-        return False
-    return instantiate(cfg.logger)
-
-
 def objective(summary: dict) -> float:
     evals = summary.get("final", {}).get("eval", {})
     return sum(e["accuracy"] for e in evals.values()) / len(evals) if evals else 0.0
+
+
+def is_rank_zero() -> bool:
+    """Whether this process is global rank 0 of a multi-process (DDP) run, known before the Trainer
+    exists: Lightning's launcher (LOCAL_RANK, NODE_RANK), torchrun (RANK) and srun (SLURM_PROCID) set
+    these for the other ranks."""
+    return all(int(os.environ.get(k) or 0) == 0 for k in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID"))
+
+
+def wait_for_rank_zero(store: RunStore, poll_s: float = 2.0) -> None:
+    """Ranks > 0 build their student from what rank 0 writes first (round-0 set, tokenizer, a finished
+    boundary after a crash). Lightning's launcher starts them only at trainer.fit, when all of it
+    exists; torchrun and srun start every rank at once, so wait for it here."""
+    while True:
+        state = store.state()
+        if state.get("seeded") and state.get("trained", -1) <= state["committed"] and \
+                (store.dir / "tokenizer").exists():
+            return
+        time.sleep(poll_s)
 
 
 def run(cfg: DictConfig) -> float:
@@ -157,43 +180,61 @@ def run(cfg: DictConfig) -> float:
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # keep the console to fdd's own lines
     run_dir = Path(cfg.resume or HydraConfig.get().runtime.output_dir)
     store = RunStore(run_dir)
+    # DDP: ranks > 0 run this too (Lightning re-runs the command with the same hydra.run.dir); they
+    # only train: rank 0 holds the lock, talks to the teacher, evaluates and commits (fdd/rounds.py).
+    rank0 = is_rank_zero()
     try:
-        store.lock()
+        if rank0:
+            store.lock()
     except PermissionError:
         raise UserError(f"output dir {run_dir} is not writable") from None
+    tracker = None
     try:
         summary = store.summary()
         if summary.get("status") == "complete":
             print(f"fdd: run in {run_dir} is already complete; nothing to do")
             return objective(summary)
-        check_config(store, cfg)
+        if rank0:
+            check_config(store, cfg)
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
         torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
         fmt = get_format(cfg.rationale)
         eval_sets = load_sets(cfg)
         decon = make_decontaminator(cfg, eval_sets)
         teacher = instantiate(cfg.teacher, rationale=cfg.rationale, seed=cfg.seed, run_dir=str(run_dir))
-        if hasattr(teacher, "preflight"):
+        if hasattr(teacher, "preflight") and rank0:
             teacher.preflight()
+        if not rank0:
+            wait_for_rank_zero(store)
         if not store.state().get("seeded"):
             prepare_seed(cfg, store, teacher, fmt, decon)
         seeds = store.load_train(0)
         student = build_student(cfg, seeds, fmt, run_dir)
-        data = DistillData(fmt.render, student.collate, batch_size=cfg.batch_size, seed=cfg.seed)
+        tracker = Tracker(cfg, store if rank0 else None)
+        data = DistillData(fmt.render, student.collate, batch_size=cfg.batch_size, seed=cfg.seed,
+                           bucket=cfg.student.get("bucket_by_length", False))
         runner = RoundRunner(teacher=teacher, store=store, data=data, fmt=fmt, feedback=cfg.feedback,
                              eval_sets=eval_sets, eval_cfg=cfg.eval, rounds=cfg.rounds,
                              epochs_per_round=cfg.epochs_per_round, seed=cfg.seed, seeds=seeds,
-                             decontaminator=decon, on_round=log_round)
+                             decontaminator=decon, on_round=tracker.log_round)
         state = store.state()
         done, trained = state["committed"], state.get("trained", -1)
         if trained == done + 1:  # crashed after training round `trained`, before its commit
             resume_round(store, student, data, runner, trained)
             done = trained
         if done < cfg.rounds:
-            fit(cfg, store, student, data, runner, done + 1)
+            fit(cfg, store, student, data, runner, done + 1, tracker.trainer_logger)
         else:
             load_weights(student, store.checkpoint_path(done))
-        return finish(cfg, store, student)
+        if not rank0:
+            return 0.0  # rank 0 writes the final artifacts and returns the objective
+        value = finish(cfg, store, student)
+        tracker.finish(store.summary())
+        return value
+    except BaseException:
+        if tracker is not None:
+            tracker.close(exit_code=1)
+        raise
     finally:
         store.unlock()
 
@@ -201,6 +242,7 @@ def run(cfg: DictConfig) -> float:
 def load_weights(student, path: Path) -> None:
     state = torch.load(path, map_location="cpu", weights_only=False)
     student.load_state_dict(state["state_dict"])
+    student.on_load_checkpoint(state)  # the round's training report (fdd/student.py)
 
 
 def _stage(store: RunStore, data: DistillData, runner: RoundRunner, k: int) -> None:
@@ -218,12 +260,14 @@ def resume_round(store: RunStore, student, data: DistillData, runner: RoundRunne
     runner.end_round(None, student, k)
 
 
-def fit(cfg: DictConfig, store: RunStore, student, data: DistillData, runner: RoundRunner, k0: int) -> None:
+def fit(cfg: DictConfig, store: RunStore, student, data: DistillData, runner: RoundRunner, k0: int,
+        logger=False) -> None:
     """Train rounds k0..rounds; the RoundRunner commits each round as it ends."""
     _stage(store, data, runner, k0)
+    student.epochs_per_round = cfg.epochs_per_round  # sizes the per-round lr schedule
     if k0 > 0:
         log.info("resuming from round %d (rounds 0-%d are committed)", k0, k0 - 1)
-    trainer = instantiate(cfg.trainer, callbacks=[runner], logger=make_logger(cfg),
+    trainer = instantiate(cfg.trainer, callbacks=[runner], logger=logger,
                           max_epochs=(cfg.rounds + 1) * cfg.epochs_per_round, reload_dataloaders_every_n_epochs=1,
                           enable_checkpointing=False, default_root_dir=str(store.dir), num_sanity_val_steps=0)
     ckpt = store.checkpoint_path(k0 - 1) if k0 > 0 else None
@@ -239,7 +283,7 @@ def finish(cfg: DictConfig, store: RunStore, student) -> float:
 
     summary = store.summary()
     summary["final"] = {"eval": summary["rounds"][-1]["eval"]}
-    save_dir(student.model, store.dir / "student")
+    save_dir(student.generation_model(), store.dir / "student")  # trainer=fsdp: the full copy
     student.tokenizer.save_pretrained(store.dir / "student")
     summary["status"] = "complete"
     summary["objective"] = objective(summary)

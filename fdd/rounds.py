@@ -57,8 +57,15 @@ class RoundRunner(pl.Callback):
         if (trainer.current_epoch + 1) % self.epochs_per_round:
             return
         k = trainer.current_epoch // self.epochs_per_round
-        self.store.save_trained(k, trainer.save_checkpoint)
-        self.end_round(trainer, student, k)
+        training = student.finish_round(k)  # every rank: the round's training counts, gathered
+        if trainer.is_global_zero:  # DDP: rank 0 alone checkpoints, evaluates, augments and commits
+            self.store.save_trained(k, trainer.save_checkpoint)
+            student.load_unsharded(self.store.checkpoint_path(k))  # trainer=fsdp only: a full copy
+            self.end_round(trainer, student, k, training)
+        else:
+            trainer.save_checkpoint(str(self.store.checkpoint_path(k)))  # joins the collective; rank 0 writes
+        if trainer.world_size > 1:  # every rank trains on the enlarged set from the next epoch on
+            self.data.set_problems(trainer.strategy.broadcast(self.data.problems, src=0))
 
     def on_exception(self, trainer: pl.Trainer, student, exception: BaseException) -> None:
         if isinstance(exception, KeyboardInterrupt):
@@ -67,7 +74,7 @@ class RoundRunner(pl.Callback):
 
     # -- the round boundary ----------------------------------------------------------------
     def _solve(self, student, problems: list[Problem], desc: str, samples: int = 1) -> list[evaluate.Verdict]:
-        return evaluate.solve(student.model, student.tokenizer, problems, self.fmt, samples=samples,
+        return evaluate.solve(student.generation_model(), student.tokenizer, problems, self.fmt, samples=samples,
                               batch_size=self.eval_cfg.batch_size, max_new_tokens=self.eval_cfg.max_new_tokens,
                               max_source_len=student.max_source_len, desc=desc)
 
@@ -113,8 +120,9 @@ class RoundRunner(pl.Callback):
                  "added_by": dict(Counter(p.origin for p in checked.kept))}
         return records, checked.kept, stats
 
-    def end_round(self, trainer: pl.Trainer | None, student, k: int) -> None:
-        """Evaluate, augment and commit round k (its trained weights are already checkpointed)."""
+    def end_round(self, trainer: pl.Trainer | None, student, k: int, training: dict | None = None) -> None:
+        """Evaluate, augment and commit round k (its trained weights are already checkpointed);
+        `training` is Student.finish_round's report."""
         train = self.data.problems
         entry: dict = {"round": k, "train_size": len(train)}
         last = k >= self.rounds
@@ -124,6 +132,9 @@ class RoundRunner(pl.Callback):
         else:
             records, added, stats = self.augment(student, k)
         entry |= stats
+        training = training or getattr(student, "reports", {}).get(k)  # resume: kept in the checkpoint
+        if training:
+            entry["training"] = training
         fault_point("evaluate", k)
         entry["eval"] = self.evaluate_benchmarks(student, k)
         entry["seconds"] = round(time.time() - self._t0, 2)
@@ -132,5 +143,5 @@ class RoundRunner(pl.Callback):
         if not last:
             self.frontier = added
             self.data.set_problems(next_train)
-        if self.on_round is not None and trainer is not None:
-            self.on_round(trainer, entry)
+        if self.on_round is not None:  # Tracker.log_round: also logs a round finished on resume
+            self.on_round(entry, {"feedback": records or [], "added": added or [], "problems": train})

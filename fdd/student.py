@@ -1,22 +1,51 @@
 """The student: a LightningModule around a Hugging Face model, and the factories that build one.
 
-Factories (selected by `student.model._target_`) return `(model, tokenizer)`:
+Factories (selected by `student.model._target_`, called as
+`instantiate(cfg.student.model, corpus=..., tokenizer=...)`) return `(model, tokenizer)`:
 - `scratch_t5`: a small T5 built from a config, with a byte-level BPE tokenizer trained on the
   round-0 distillation set (digits split one by one, so numbers are copied digit by digit).
-The LightningModule is the same for every factory; it trains question → rationale.
+- `seq2seq`: a pretrained encoder-decoder (FLAN-T5, ...) from a hub id or a local directory.
+- `causal`: a pretrained decoder-only LM (Qwen2.5, SmolLM2, GPT-2, Llama, ...). It reads the prompt
+  `PROMPT` and continues with the rationale and EOS. Only the rationale and EOS are in the loss; at
+  generation it stops at EOS. The template travels in the model config (`fdd_prompt`), so a saved
+  student rebuilds its own prompt (fdd.evaluate, fdd.solve). Plain text rather than a chat template:
+  base models and tiny test models alike read it, and the final newline starts the program on a
+  line of its own, as the teacher's rationales do.
+The LightningModule is the same for every factory (`model.config.is_encoder_decoder` picks the
+collation); it trains question → rationale. Generation is in fdd.evaluate.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+import json
+import logging
+import math
+import os
+from collections import Counter, defaultdict
 from collections.abc import Sequence
+from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-from transformers import PreTrainedModel, PreTrainedTokenizerFast, T5Config, T5ForConditionalGeneration
+from transformers import (
+    AutoModelForCausalLM,
+    AutoModelForSeq2SeqLM,
+    AutoTokenizer,
+    BatchEncoding,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    PreTrainedTokenizerFast,
+    T5Config,
+    T5ForConditionalGeneration,
+)
+
+log = logging.getLogger("fdd")
 
 SPECIALS = ["<pad>", "</s>", "<unk>"]
+PROMPT = "Question: {question}\nAnswer:\n"  # causal students; stored as model.config.fdd_prompt
+OPTIMIZERS = ("adamw", "adafactor")
+SCHEDULERS = ("constant", "linear")
 
 
 def train_tokenizer(corpus: Sequence[str], vocab_size: int) -> PreTrainedTokenizerFast:
@@ -45,49 +74,293 @@ def scratch_t5(corpus: Sequence[str], tokenizer: PreTrainedTokenizerFast | None 
     return T5ForConditionalGeneration(config), tokenizer
 
 
+def _from_pretrained(auto, name_or_path: str, dtype: str | None = None):
+    """`auto.from_pretrained` with a one-line error naming the student (a typo, no hub access).
+    Weights load in `dtype` ("float32" for training: transformers 5 would keep a bf16 checkpoint in
+    bf16, and mixed precision wants fp32 master weights; "auto": the checkpoint's own dtype)."""
+    if not name_or_path or name_or_path == "???":
+        raise ValueError("set student.name_or_path to a hub id or a local directory")
+    kw = {} if dtype is None else {"dtype": dtype if dtype == "auto" else getattr(torch, dtype)}
+    try:
+        return auto.from_pretrained(name_or_path, **kw)
+    except OSError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise OSError(f"cannot load student {name_or_path!r} (not a local dir, or the hub is not reachable): "
+                      f"{first}") from e
+
+
+def seq2seq(corpus: Sequence[str], tokenizer: PreTrainedTokenizerBase | None = None, name_or_path: str = "",
+            dtype: str = "float32", **_) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A pretrained encoder-decoder (FLAN-T5, ...); `corpus` is unused: the tokenizer comes with it.
+    `tokenizer` is the run's saved copy on resume."""
+    tokenizer = tokenizer or _from_pretrained(AutoTokenizer, name_or_path)
+    model = _from_pretrained(AutoModelForSeq2SeqLM, name_or_path, dtype)
+    if not model.config.is_encoder_decoder:
+        raise ValueError(f"{name_or_path!r} is a decoder-only model: use student=causal")
+    if tokenizer.eos_token_id is None or tokenizer.pad_token_id is None:
+        raise ValueError(f"the tokenizer of {name_or_path!r} needs an EOS and a pad token")
+    return model, tokenizer
+
+
+def causal(corpus: Sequence[str], tokenizer: PreTrainedTokenizerBase | None = None, name_or_path: str = "",
+           prompt: str = PROMPT, dtype: str = "float32", **_) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A pretrained decoder-only LM. Adds a pad token if the tokenizer has none (GPT-2, SmolLM2) and
+    grows the embeddings to fit; records `prompt` and EOS/pad in the model's (generation) config."""
+    if "{question}" not in prompt:
+        raise ValueError(f"student.model.prompt must contain {{question}}, got {prompt!r}")
+    tokenizer = tokenizer or _from_pretrained(AutoTokenizer, name_or_path)
+    model = _from_pretrained(AutoModelForCausalLM, name_or_path, dtype)
+    if model.config.is_encoder_decoder:
+        raise ValueError(f"{name_or_path!r} is an encoder-decoder model: use student=seq2seq")
+    if tokenizer.eos_token_id is None:
+        raise ValueError(f"the tokenizer of {name_or_path!r} has no EOS token, so generation could not stop")
+    if tokenizer.pad_token is None:
+        tokenizer.add_special_tokens({"pad_token": "<pad>"})
+        log.info("student %s: the tokenizer has no pad token; added <pad> (id %d) and resized the embeddings",
+                 name_or_path, tokenizer.pad_token_id)
+    if len(tokenizer) > model.get_input_embeddings().num_embeddings:  # also on resume: saved tokenizer has <pad>
+        model.resize_token_embeddings(len(tokenizer), mean_resizing=False)  # <pad> is never attended nor predicted
+    for cfg in (model.config, model.generation_config):
+        cfg.pad_token_id, cfg.eos_token_id = tokenizer.pad_token_id, tokenizer.eos_token_id
+    model.config.fdd_prompt = prompt
+    return model, tokenizer
+
+
+# -- causal prompts ----------------------------------------------------------------------------
+def _leading_specials(tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    """The special tokens the tokenizer puts before a text (a BOS for Llama-style tokenizers, none for
+    GPT-2 or Qwen). Trailing ones (an EOS) are dropped: they would end the prompt before the answer."""
+    full = tokenizer("1")["input_ids"]
+    bare = tokenizer("1", add_special_tokens=False)["input_ids"]
+    return full[:full.index(bare[0])] if bare and bare[0] in full else []
+
+
+def prompt_ids(tokenizer: PreTrainedTokenizerBase, questions: Sequence[str], template: str | None,
+               max_len: int) -> tuple[list[list[int]], int]:
+    """Token ids of causal prompts, shared by training and generation so both see the same tokens;
+    an over-long question is cut, never the answer cue after it. Returns (ids, number truncated)."""
+    head, _, tail = (template or "{question}").partition("{question}")
+    lead = _leading_specials(tokenizer)
+    tail_ids = tokenizer(tail, add_special_tokens=False)["input_ids"] if tail else []
+    room = max(1, max_len - len(lead) - len(tail_ids))
+    bodies = tokenizer([head + q for q in questions], add_special_tokens=False)["input_ids"]
+    return [lead + b[:room] + tail_ids for b in bodies], sum(len(b) > room for b in bodies)
+
+
+def pad(seqs: Sequence[Sequence[int]], value: int, left: bool = False) -> torch.Tensor:
+    """A (rows, longest) LongTensor of `seqs`, filled with `value` on the right (or left)."""
+    width = max((len(s) for s in seqs), default=0)
+    out = torch.full((len(seqs), width), value, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        if s:
+            (out[i, width - len(s):] if left else out[i, :len(s)]).copy_(torch.tensor(s, dtype=torch.long))
+    return out
+
+
+def causal_batch(tokenizer: PreTrainedTokenizerBase, questions: Sequence[str], template: str | None,
+                 max_len: int) -> BatchEncoding:
+    """Left-padded prompts for `generate`: every row's continuation then starts at the same column."""
+    ids, _ = prompt_ids(tokenizer, questions, template, max_len)
+    mask = pad([[1] * len(s) for s in ids], 0, left=True)
+    return BatchEncoding({"input_ids": pad(ids, tokenizer.pad_token_id, left=True), "attention_mask": mask})
+
+
+def _clip(seqs: list[list[int]], max_len: int, eos: int | None) -> tuple[list[list[int]], int]:
+    """Cut sequences to max_len, keeping a final EOS as the tokenizer's own truncation does."""
+    out, n = [], 0
+    for s in seqs:
+        if len(s) > max_len:
+            n += 1
+            s = s[:max_len - 1] + s[-1:] if eos is not None and s[-1] == eos else s[:max_len]
+        out.append(s)
+    return out, n
+
+
 class Student(pl.LightningModule):
     """Trains question → rationale; generation is in fdd.evaluate.
 
-    `seen_ids[round]` records the problem ids that reached `training_step` in each round, so tests
-    can prove that training really sees each round's data (Lightning reloading is not trusted).
+    `seen_ids[round]` records the problem ids that reached `training_step` in each round on this
+    process, so tests can prove that training really sees each round's data (Lightning reloading
+    is not trusted); `finish_round` gathers them and the padding/truncation counts over ranks.
+
+    Learning rate: `scheduler=constant` warms up over the first `warmup_steps` steps of the run and
+    then holds (the t5_tiny default). `scheduler=linear` restarts every round: warm-up, then linear
+    decay to `min_lr_ratio`·lr at the round's last step. A round's length is known only when it
+    starts (the set grows with the student's feedback), so the schedule is per round, not per run.
     """
 
-    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast, lr: float = 1e-3,
+    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, lr: float = 1e-3,
                  weight_decay: float = 0.0, warmup_steps: int = 50, reinit_each_round: bool = False,
-                 max_source_len: int = 256, max_target_len: int = 256):
+                 max_source_len: int = 256, max_target_len: int = 256, optimizer: str = "adamw",
+                 scheduler: str = "constant", min_lr_ratio: float = 0.0, gradient_checkpointing: bool = False):
         super().__init__()
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(f"student.optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
+        if scheduler not in SCHEDULERS:
+            raise ValueError(f"student.scheduler must be one of {', '.join(SCHEDULERS)}, got {scheduler!r}")
         self.model, self.tokenizer = model, tokenizer
         self.lr, self.weight_decay, self.warmup_steps = lr, weight_decay, warmup_steps
+        self.optimizer_name, self.scheduler_name, self.min_lr_ratio = optimizer, scheduler, min_lr_ratio
         self.reinit_each_round = reinit_each_round
         self.max_source_len, self.max_target_len = max_source_len, max_target_len
+        self.causal = not model.config.is_encoder_decoder
+        self.prompt = getattr(model.config, "fdd_prompt", None) or (PROMPT if self.causal else None)
+        if gradient_checkpointing:
+            if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.x renamed it
+                model.activation_checkpointing_enable({"use_reentrant": False})
+            else:
+                model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         self.current_round = 0
+        self.epochs_per_round = 1  # set by fdd.pipeline.fit; sizes the per-round schedule
         self.seen_ids: dict[int, set[str]] = defaultdict(set)
-        self.truncated = 0
+        self.stats: dict[int, Counter] = defaultdict(Counter)  # per round: tokens, padded, truncation, steps
+        self.reports: dict[int, dict] = {}
+        self._round_start, self._round_steps, self._scheduled_round = 0, 1, -1
+        self._unsharded: PreTrainedModel | None = None  # trainer=fsdp: see load_unsharded
 
     # -- data ------------------------------------------------------------------------------
     def collate(self, batch: list[dict]) -> dict:
-        tok = self.tokenizer
-        src = tok([b["question"] for b in batch], padding=True, truncation=True,
-                  max_length=self.max_source_len, return_tensors="pt")
-        tgt = tok([b["target"] for b in batch], padding=True, truncation=True,
-                  max_length=self.max_target_len, return_tensors="pt")
-        labels = tgt["input_ids"].masked_fill(tgt["attention_mask"] == 0, -100)
-        return {"input_ids": src["input_ids"], "attention_mask": src["attention_mask"], "labels": labels,
-                "ids": [b["id"] for b in batch]}
+        """Token ids, attention mask and labels (-100: not in the loss), plus `stats`: plain ints
+        (not moved to the device) counting real tokens, padded positions and truncated sequences."""
+        if self.causal:
+            return self._collate_causal(batch)
+        tok, eos = self.tokenizer, self.tokenizer.eos_token_id
+        src, n_src = _clip(tok([b["question"] for b in batch])["input_ids"], self.max_source_len, eos)
+        tgt, n_tgt = _clip(tok([b["target"] for b in batch])["input_ids"], self.max_target_len, eos)
+        input_ids, labels = pad(src, tok.pad_token_id), pad(tgt, -100)
+        mask = pad([[1] * len(s) for s in src], 0)
+        tokens = sum(map(len, src)) + sum(map(len, tgt))
+        return {"input_ids": input_ids, "attention_mask": mask, "labels": labels, "ids": [b["id"] for b in batch],
+                "stats": {"tokens": tokens, "padded": input_ids.numel() + labels.numel(),
+                          "truncated_source": n_src, "truncated_target": n_tgt}}
+
+    def _collate_causal(self, batch: list[dict]) -> dict:
+        """prompt + rationale + EOS, right-padded; the prompt and the padding are masked out of the loss."""
+        tok, eos = self.tokenizer, self.tokenizer.eos_token_id
+        prompts, n_src = prompt_ids(tok, [b["question"] for b in batch], self.prompt, self.max_source_len)
+        answers = tok([b["target"] for b in batch], add_special_tokens=False)["input_ids"]
+        room = max(1, self.max_target_len - 1)
+        n_tgt = sum(len(a) > room for a in answers)
+        answers = [a[:room] + [eos] for a in answers]
+        seqs = [p + a for p, a in zip(prompts, answers)]
+        input_ids = pad(seqs, tok.pad_token_id)
+        labels = pad([[-100] * len(p) + a for p, a in zip(prompts, answers)], -100)
+        mask = pad([[1] * len(s) for s in seqs], 0)
+        return {"input_ids": input_ids, "attention_mask": mask, "labels": labels, "ids": [b["id"] for b in batch],
+                "stats": {"tokens": sum(map(len, seqs)), "padded": input_ids.numel(),
+                          "truncated_source": n_src, "truncated_target": n_tgt}}
 
     # -- training --------------------------------------------------------------------------
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         self.seen_ids[self.current_round].update(batch["ids"])
+        self.stats[self.current_round].update(batch.get("stats", {}))
         out = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                          labels=batch["labels"])
         self.log("train/loss", out.loss, prog_bar=True, batch_size=len(batch["ids"]))
         return out.loss
 
     def configure_optimizers(self):
-        opt = torch.optim.AdamW(self.model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        warm = max(1, self.warmup_steps)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, (step + 1) / warm))
+        decay = [p for p in self.model.parameters() if p.requires_grad and p.ndim >= 2]
+        rest = [p for p in self.model.parameters() if p.requires_grad and p.ndim < 2]  # biases, norms
+        groups = [{"params": decay, "weight_decay": self.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+        if self.optimizer_name == "adafactor":  # the usual T5 recipe: fixed lr, no parameter scaling
+            from transformers.optimization import Adafactor
+
+            opt = Adafactor(groups, lr=self.lr, scale_parameter=False, relative_step=False, warmup_init=False)
+        else:
+            opt = torch.optim.AdamW(groups, lr=self.lr)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, self.lr_factor)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    def lr_factor(self, step: int) -> float:
+        """Multiplier of `lr` at optimizer step `step` (see the class docstring)."""
+        if self.scheduler_name == "constant":
+            return min(1.0, (step + 1) / max(1, self.warmup_steps))
+        s, n = step - self._round_start, max(1, self._round_steps)
+        warm = max(1, min(self.warmup_steps, n // 2))
+        if s < warm:
+            return (s + 1) / warm
+        return max(self.min_lr_ratio, 1.0 - (1.0 - self.min_lr_ratio) * (s - warm) / max(1, n - warm))
+
+    def on_train_epoch_start(self) -> None:
+        """At a round's first epoch (the RoundRunner has set `current_round`): size the round's schedule
+        from its (new) dataloader and re-apply the lr, which was computed under the previous round."""
+        if self.current_round == self._scheduled_round:
+            return
+        self._scheduled_round = self.current_round
+        trainer = self.trainer
+        per_epoch = math.ceil(trainer.num_training_batches / max(1, trainer.accumulate_grad_batches))
+        self._round_start, self._round_steps = trainer.global_step, max(1, per_epoch * self.epochs_per_round)
+        for config in trainer.lr_scheduler_configs:
+            sched = config.scheduler
+            if isinstance(sched, torch.optim.lr_scheduler.LambdaLR):
+                lrs = [base * self.lr_factor(sched.last_epoch) for base in sched.base_lrs]
+                for group, lr in zip(sched.optimizer.param_groups, lrs):
+                    group["lr"] = lr
+                sched._last_lr = lrs
+
+    def finish_round(self, k: int) -> dict:
+        """Round k's training report, gathered over ranks (every rank must call it: a collective under
+        DDP): examples trained, optimizer steps, padding fraction, truncated sources/targets. Logs one
+        line, a warning if anything was truncated, and the numbers as train/* metrics."""
+        stats = self.stats[k]
+        local = {"ids": sorted(self.seen_ids.get(k, ())), **stats}
+        if trace := os.environ.get("FDD_TRACE_IDS"):  # tests: which ids each rank trained on
+            path = Path(trace) / f"round{k}_rank{self.global_rank}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(local["ids"]))
+        parts = [local]
+        if torch.distributed.is_available() and torch.distributed.is_initialized() and self.trainer.world_size > 1:
+            parts = [None] * self.trainer.world_size
+            torch.distributed.all_gather_object(parts, local)
+        total = Counter()
+        for p in parts:
+            total.update({key: v for key, v in p.items() if key != "ids"})
+        report = {"examples": len(set().union(*(p["ids"] for p in parts))),
+                  "padding_fraction": round(1 - total["tokens"] / total["padded"], 4) if total["padded"] else 0.0,
+                  "truncated_source": total["truncated_source"], "truncated_target": total["truncated_target"]}
+        self.reports[k] = report
+        if self.trainer.is_global_zero:
+            log.info("round %d training: %d examples on %d rank(s), padding %.1f%%, truncated %d sources / %d targets",
+                     k, report["examples"], len(parts), 100 * report["padding_fraction"],
+                     report["truncated_source"], report["truncated_target"])
+            if report["truncated_source"] or report["truncated_target"]:
+                log.warning("round %d: truncated %d questions to student.max_source_len=%d and %d rationales to "
+                            "student.max_target_len=%d tokens; raise them if this is more than a few", k,
+                            report["truncated_source"], self.max_source_len, report["truncated_target"],
+                            self.max_target_len)
+        # the same numbers on every rank; sync_dist only keeps Lightning's DDP check quiet
+        self.log_dict({f"train/{key}": float(v) for key, v in report.items()}, sync_dist=len(parts) > 1)
+        return report
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Keep the round reports with the weights: a boundary redone on resume reports the same."""
+        checkpoint["fdd_training_reports"] = dict(self.reports)
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.reports.update(checkpoint.get("fdd_training_reports", {}))
+
+    # -- sharded training (trainer=fsdp) -----------------------------------------------------
+    def _sharded(self) -> bool:
+        from lightning.pytorch.strategies import FSDPStrategy
+
+        return self._trainer is not None and isinstance(self.trainer.strategy, FSDPStrategy)
+
+    def load_unsharded(self, checkpoint: str | Path) -> None:
+        """Under FSDP (rank 0, after the round's checkpoint): build a full copy of the model from that
+        checkpoint, which holds one full state dict (state_dict_type: full). The trained model's own
+        parameters are sharded over the ranks, and rank 0 generates alone. A no-op otherwise."""
+        if not self._sharded():
+            return
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"]
+        full = type(self.model)(self.model.config)
+        full.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
+        self._unsharded = full.to(self.device).eval()
+
+    def generation_model(self) -> PreTrainedModel:
+        """The model to generate with at a round boundary and to export: `self.model`, or under FSDP
+        the full copy made by `load_unsharded`."""
+        return self._unsharded if self._unsharded is not None else self.model
 
     def reinitialise(self) -> None:
         """Fresh weights and optimizer state (student.reinit_each_round=true)."""

@@ -76,7 +76,8 @@ def test_sigint_stops_cleanly_and_says_how_to_resume(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "fdd.run", *args], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 240
-    while not (tmp_path / "rounds" / "round_1" / "train.jsonl").exists() and time.time() < deadline:
+    state = tmp_path / "state.json"
+    while time.time() < deadline and not (state.exists() and json.loads(state.read_text())["committed"] >= 0):
         time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
