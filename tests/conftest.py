@@ -30,6 +30,27 @@ def compose_cfg(overrides: list[str] | None = None):
         return compose(config_name="config", overrides=list(overrides or []))
 
 
+def run_pipeline(tmp_path: Path, overrides: list[str]):
+    """The real pipeline in this process on `tmp_path`; returns (summary, the trained Student)."""
+    import json
+
+    from fdd import pipeline
+
+    cfg = compose_cfg([f"resume={tmp_path}", f"paths.output_dir={tmp_path}", *overrides])
+    captured, finish = {}, pipeline.finish
+
+    def keep(cfg, store, student):
+        captured["student"] = student
+        return finish(cfg, store, student)
+
+    pipeline.finish = keep
+    try:
+        pipeline.run(cfg)
+    finally:
+        pipeline.finish = finish
+    return json.loads((tmp_path / "summary.json").read_text()), captured["student"]
+
+
 def run_cli(args: list[str], cwd: Path | None = None, timeout: int = 300, env: dict | None = None,
             module: str = "fdd.run") -> subprocess.CompletedProcess:
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "WANDB_MODE": "offline", **(env or {})}

@@ -18,27 +18,13 @@ from fdd.problems import Problem, read_problems
 from fdd.rationales import get_format
 from fdd.rounds import RoundRunner
 from fdd.teachers.symbolic import SymbolicTeacher
-from tests.conftest import CONF, TINY, compose_cfg
+from tests.conftest import CONF, TINY, compose_cfg, run_pipeline
 
 RECORD_KEYS = {"id", "question", "answer", "rationale", "origin", "parent_id", "round", "source"}
 
 
 def run_inprocess(tmp_path, overrides):
-    """Run the real pipeline in this process; returns (summary, the trained Student)."""
-    cfg = compose_cfg([*TINY, f"resume={tmp_path}", f"paths.output_dir={tmp_path}", *overrides])
-    captured = {}
-    finish = pipeline.finish
-
-    def keep(cfg, store, student):
-        captured["student"] = student
-        return finish(cfg, store, student)
-
-    pipeline.finish = keep
-    try:
-        pipeline.run(cfg)
-    finally:
-        pipeline.finish = finish
-    return json.loads((tmp_path / "summary.json").read_text()), captured["student"]
+    return run_pipeline(tmp_path, [*TINY, *overrides])
 
 
 def test_tiny_run_writes_the_run_directory_contract(tmp_path):

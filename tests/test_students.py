@@ -24,7 +24,6 @@ from transformers import (
     T5ForConditionalGeneration,
 )
 
-from fdd import pipeline
 from fdd.datamodule import DistillData
 from fdd.datasets import load
 from fdd.problems import read_problems
@@ -32,7 +31,7 @@ from fdd.rationales import get_format
 from fdd.solve import main as solve_main
 from fdd.student import Student, causal, causal_batch, train_tokenizer
 from fdd.teachers.symbolic import SymbolicTeacher
-from tests.conftest import TINY, compose_cfg, run_cli
+from tests.conftest import TINY, run_cli, run_pipeline
 
 # TINY shrinks t5_tiny's built-from-config model; pretrained students take their size from the checkpoint.
 TINY_PRETRAINED = [o for o in TINY if not o.startswith("student.model.")]
@@ -102,20 +101,7 @@ def checkpoints(tmp_path_factory, corpus) -> dict:
 
 def run_student(tmp_path, overrides: list[str]):
     """The real pipeline in this process; returns (summary, the trained Student)."""
-    cfg = compose_cfg([*TINY_PRETRAINED, "rounds=2", f"resume={tmp_path}", f"paths.output_dir={tmp_path}",
-                       *overrides])
-    captured, finish = {}, pipeline.finish
-
-    def keep(cfg, store, student):
-        captured["student"] = student
-        return finish(cfg, store, student)
-
-    pipeline.finish = keep
-    try:
-        pipeline.run(cfg)
-    finally:
-        pipeline.finish = finish
-    return json.loads((tmp_path / "summary.json").read_text()), captured["student"]
+    return run_pipeline(tmp_path, [*TINY_PRETRAINED, "rounds=2", *overrides])
 
 
 def check_run(tmp_path, summary: dict, student) -> None:
