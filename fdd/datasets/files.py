@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import urlparse
 
+from fdd.problems import read_jsonl
+
 SPLITS_ONE_SET = ("train", "test", "all")  # sets without an official split: `split` selects nothing
 
 
@@ -80,14 +82,10 @@ def read_json_records(name: str, path: Path) -> list[dict]:
         except json.JSONDecodeError as e:
             raise ValueError(f"{name}: {path}:{e.lineno}: not valid JSON ({e.msg})") from None
     else:
-        data = []
-        for lineno, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                data.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{name}: {path}:{lineno}: not valid JSON ({e.msg})") from None
+        try:
+            data = read_jsonl(path)
+        except ValueError as e:  # already names the file and line
+            raise ValueError(f"{name}: {e}") from None
     if not isinstance(data, list):
         raise ValueError(f"{name}: {path} holds a JSON {type(data).__name__}, expected a list of records")
     return data
