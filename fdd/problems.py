@@ -6,7 +6,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 ORIGINS = ("seed", "harder", "similar")
@@ -22,6 +22,8 @@ class Problem:
     parent_id: str | None = None
     round: int = 0
     source: str = ""
+    # Diagnosis labels (kind, steps, a benchmark's own type); reported per tag, never trained on.
+    tags: dict[str, str | int] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
