@@ -26,7 +26,10 @@ class Problem:
     tags: dict[str, str | int] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if not d["tags"]:
+            del d["tags"]  # the contract's eight keys; tags only where a dataset has them
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> Problem:
