@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fdd.execution import Executor  # noqa: E402
+from fdd.sandbox import Executor  # noqa: E402
 
 NAMES = ["apples", "pears", "books", "coins", "cars", "pens", "cookies", "marbles", "stamps", "shells"]
 

@@ -47,7 +47,7 @@ class PoT(RationaleFormat):
     name = "pot"
 
     def answers(self, texts: Sequence[str]) -> list[Answer]:
-        from fdd.execution import execute
+        from fdd.sandbox import execute
 
         return [Answer(o.answer, o.error) for o in execute(list(texts))]
 
@@ -175,7 +175,7 @@ class EoT(RationaleFormat):
     name = "eot"
 
     def answers(self, texts: Sequence[str]) -> list[Answer]:
-        from fdd.execution import execute
+        from fdd.sandbox import execute
 
         programs = [eot_program(t) for t in texts]
         runnable = [p for p in programs if p is not None]

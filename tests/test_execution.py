@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from fdd import execution
-from fdd.execution import ERRORS, Executor, Outcome, execute, get_executor
+from fdd.sandbox import ERRORS, Executor, Outcome, execute, get_executor, policy, pool
+from fdd.sandbox import builtins as sandbox_builtins
 
 ROOT = Path(__file__).resolve().parents[1]
 BENIGN = "apples = 12\nbought = 5\ntotal = apples + bought\ngiven = 3\nans = total - given\n"
@@ -71,7 +71,7 @@ def ex(sandbox_dir: Path):
 
 def _pool_pids(ex: Executor) -> set[int]:
     """Workers of this executor and of the shared one (other tests may have started it)."""
-    shared = execution._SHARED
+    shared = pool._SHARED
     return set(ex.worker_pids()) | (set(shared.worker_pids()) if shared is not None else set())
 
 
@@ -292,7 +292,7 @@ def test_seccomp_layer_alone_blocks_processes_sockets_and_writes(tmp_path: Path)
         pytest.skip("the syscall filter is x86-64 Linux only")
     code = textwrap.dedent(f"""
         import os, socket, subprocess
-        from fdd import execution as E
+        from fdd.sandbox import seccomp as E
         assert E._install_seccomp()
         attempts = {{
             "fork": os.fork, "socket": socket.socket,
@@ -318,7 +318,7 @@ def test_seccomp_layer_alone_blocks_processes_sockets_and_writes(tmp_path: Path)
 def test_library_eval_is_refused_while_a_program_runs() -> None:
     """The worker's guard on the real eval/exec/compile (what sympy's string parsing ends in)."""
     code = textwrap.dedent("""
-        from fdd import execution as E
+        from fdd.sandbox import builtins as E
         E._guard_builtins()
         assert eval("1 + 1") == 2  # no program running: allowed
         E._STATE.active = True
@@ -336,9 +336,9 @@ def test_namespace_reaches_no_module_or_frame() -> None:
     import builtins
     import warnings
 
-    proxies = execution._build_proxies()
-    namespace = execution._build_builtins(proxies)
-    danger = {id(getattr(builtins, n)) for n in execution._BLOCKED_NAMES | {"__import__"} if hasattr(builtins, n)}
+    proxies = sandbox_builtins._build_proxies()
+    namespace = sandbox_builtins._build_builtins(proxies)
+    danger = {id(getattr(builtins, n)) for n in policy._BLOCKED_NAMES | {"__import__"} if hasattr(builtins, n)}
     bad = (types.FrameType, types.CodeType, types.TracebackType)
     frontier = [(k, v) for k, v in namespace.items() if not k.startswith("__")] + list(proxies.items())
     allowed_modules = {id(p) for p in proxies.values()}
@@ -353,7 +353,7 @@ def test_namespace_reaches_no_module_or_frame() -> None:
                     continue
                 seen.add(id(obj))
                 for attr in dir(obj):
-                    if attr in execution._BLOCKED_ATTRS or attr.startswith(execution._BLOCKED_ATTR_PREFIXES):
+                    if attr in policy._BLOCKED_ATTRS or attr.startswith(policy._BLOCKED_ATTR_PREFIXES):
                         continue
                     try:
                         value = getattr(obj, attr)
@@ -369,11 +369,11 @@ def test_namespace_reaches_no_module_or_frame() -> None:
 
 
 def test_static_check_unit() -> None:
-    ok = execution.compile_program("x = 1\nans = x + 1\n")
+    ok = policy.compile_program("x = 1\nans = x + 1\n")
     assert isinstance(ok, tuple)
-    assert execution.compile_program("x.__class__").error == "forbidden"
-    assert execution.compile_program("(" * 300 + ")" * 300).error == "syntax"
-    assert execution.compile_program("a = 1\x00").error == "syntax"
+    assert policy.compile_program("x.__class__").error == "forbidden"
+    assert policy.compile_program("(" * 300 + ")" * 300).error == "syntax"
+    assert policy.compile_program("a = 1\x00").error == "syntax"
 
 
 def test_closed_executor_leaves_no_process() -> None:
@@ -390,7 +390,7 @@ def test_closed_executor_leaves_no_process() -> None:
 
 
 def _cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "fdd.execution", *args], cwd=ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "fdd.sandbox", *args], cwd=ROOT, capture_output=True,
                           text=True, input=stdin, timeout=60)
 
 
@@ -432,6 +432,20 @@ def test_cli_missing_file(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
 
 
+def test_cli_old_name_is_an_alias(tmp_path: Path) -> None:
+    """`python -m fdd.execution` (the sandbox's former module) runs the same command."""
+    path = tmp_path / "in.jsonl"
+    path.write_text(json.dumps({"id": "a", "program": BENIGN}) + "\n" + json.dumps({"id": "b", "program": "import os"}) + "\n")
+    old = subprocess.run([sys.executable, "-m", "fdd.execution", str(path)], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60)
+    assert old.returncode == 0, old.stderr
+    assert old.stdout == _cli(str(path)).stdout
+    assert [json.loads(line)["error"] for line in old.stdout.splitlines()] == [None, "forbidden"]
+    bad = subprocess.run([sys.executable, "-m", "fdd.execution", str(tmp_path / "nope.jsonl")], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
 FAST_PATH_PROBES = [
     "x = 1", "x = 2 ** 3", "def f(a, b=2):\n    return a * b\nans = f(3)", "for _ in range(3):\n    pass",
     "_x = 1", "f_total = 3", "match 1:\n    case 1:\n        ans = 1", "match 1:\n    case int(real=r):\n        ans = r",
@@ -443,9 +457,9 @@ FAST_PATH_PROBES = [
 
 @pytest.mark.parametrize("program", list(FAST_PATH_PROBES) + [p for p, _ in HOSTILE.values()])
 def test_fast_path_accepts_only_what_the_ast_check_accepts(program: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    fast = execution.compile_program(program)
-    monkeypatch.setattr(execution, "_FAST", None)
-    slow = execution.compile_program(program)
+    fast = policy.compile_program(program)
+    monkeypatch.setattr(policy, "_FAST", None)
+    slow = policy.compile_program(program)
     assert isinstance(fast, Outcome) == isinstance(slow, Outcome)
     if isinstance(fast, Outcome):
         assert fast == slow

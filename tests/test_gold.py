@@ -9,11 +9,12 @@ import pytest
 from hydra.utils import instantiate
 
 from fdd.datasets.gsm8k import final_answer
-from fdd.execution import execute
+from fdd.datasets.gsm8k_gold import build_programs, convert, to_cot, to_eot
 from fdd.problems import Problem
 from fdd.rationales import get_format
+from fdd.sandbox import execute
 from fdd.teachers.base import Teacher
-from fdd.teachers.gold import GoldTeacher, build_programs, convert, to_cot, to_eot
+from fdd.teachers.gold import GoldTeacher
 from tests.conftest import ROOT, compose_cfg
 
 NATALIA_Q = ("Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "

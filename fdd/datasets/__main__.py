@@ -3,7 +3,8 @@
 Without NAME: the registered set names, one per line. With NAME: one JSON object with `count`
 (records read), `parsed`, `failed` (list of {id, reason}) and a `sample` record, so a new file or
 field mapping can be checked before a run. `--check-gold` converts every solution to a program
-with the gold teacher and reports `gold_ok` / `gold_failed`. Errors: one line on stderr, exit 2.
+with fdd/datasets/gsm8k_gold.py (what `teacher=gold` serves) and reports `gold_ok` / `gold_failed`.
+Errors: one line on stderr, exit 2.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="keep a seeded sample of this many problems")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--check-gold", action="store_true",
-                   help="convert each GSM8K-style solution to a program and execute it (gold teacher)")
+                   help="convert each GSM8K-style solution to a program and execute it (fdd.datasets.gsm8k_gold)")
     return p
 
 
@@ -56,7 +57,7 @@ def inspect(args: argparse.Namespace) -> dict:
         "sample": loaded.problems[0].to_dict() if loaded.problems else None,
     }
     if args.check_gold:
-        from fdd.teachers.gold import convert
+        from fdd.datasets.gsm8k_gold import convert
 
         results = convert(loaded.problems)
         out["gold_ok"] = sum(r.ok for r in results)
