@@ -432,6 +432,25 @@ def test_cli_missing_file(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
 
 
+def test_files_beside_the_package_do_not_shadow_the_workers_stdlib(tmp_path: Path) -> None:
+    """Workers import the caller's fdd from its folder, and only fdd: a `resource.py` lying next to
+    the package (the workers import resource lazily, the parent never does) is not picked up."""
+    (tmp_path / "fdd").symlink_to(ROOT / "fdd", target_is_directory=True)
+    (tmp_path / "resource.py").write_text("raise SystemExit(3)\n")
+    code = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(tmp_path)!r})
+        from fdd.sandbox import Executor, pool
+        assert pool._ROOT == {str(tmp_path)!r}, pool._ROOT
+        with Executor(workers=1) as ex:
+            print(ex.run(["ans = 6 * 7"])[0].answer)
+    """)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                         env=env)
+    assert out.stdout.strip() == "42.0", out.stdout + out.stderr
+
+
 def test_cli_old_name_is_an_alias(tmp_path: Path) -> None:
     """`python -m fdd.execution` (the sandbox's former module) runs the same command."""
     path = tmp_path / "in.jsonl"

@@ -28,6 +28,7 @@ from fdd.datasets.gsm8k_arith import (
     _tokens,
 )
 
+# Variable names are made from the words around a computation: these words name no quantity.
 _STOP = set(
     """a an the of in on at for to and or but per each every is are was were be been so that this those these
     there here he she they it its his her their them we you i our your him then than now total amount number

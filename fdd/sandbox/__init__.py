@@ -9,7 +9,8 @@ of them may loop forever, eat memory or try `import os`. Callers use one API:
         ex.run(programs)                 # -> one Outcome per program, in input order
 
 The answer is ``ans``, else ``solution()``, else the last assigned variable, as a float
-(answer.py). Error kinds (`ERRORS`): "syntax", "runtime" (raised, no answer, bad answer,
+(answer.py). Programs may ``print``; printing more than ``max_output`` characters is
+"output_limit". Error kinds (`ERRORS`): "syntax", "runtime" (raised, no answer, bad answer,
 ``SystemExit``, worker crash), "timeout" (wall clock or CPU limit), "memory" (``MemoryError``,
 address-space limit, exact results too large to build), "forbidden" (a construct, import or call
 the sandbox refuses), "output_limit".
