@@ -50,6 +50,34 @@ def validate(cfg: DictConfig) -> None:
         raise UserError("this student needs student.name_or_path=HUB_ID_OR_LOCAL_DIR")
 
 
+def generation_budget(cfg: DictConfig, say: bool = True) -> None:
+    """Evaluation must be able to write every target the student was trained on: raise
+    eval.max_new_tokens to student.max_target_len (EOS included in both), saying so."""
+    need = cfg.student.get("max_target_len")
+    if need is not None and cfg.eval.max_new_tokens < need:
+        if say:
+            log.info("eval.max_new_tokens=%d is below student.max_target_len=%d: evaluating with %d", cfg.eval.max_new_tokens,
+                     need, need)
+        cfg.eval.max_new_tokens = need
+
+
+def training_device(trainer_cfg: DictConfig) -> torch.device:
+    """The device the Trainer will put the student on (its first device), known before the Trainer
+    exists: a round finished on resume generates there, not on the CPU."""
+    accel = str(trainer_cfg.get("accelerator", "cpu")).lower()
+    devices = trainer_cfg.get("devices", "auto")
+    if isinstance(devices, str) and "," in devices:  # "1,3": device indices, as Lightning reads them
+        devices = [d for d in devices.split(",") if d.strip()]
+    listed = OmegaConf.is_list(devices) or isinstance(devices, list | tuple)  # else a count, or "auto"
+    if accel in ("gpu", "cuda", "auto") and torch.cuda.is_available():
+        return torch.device("cuda", int(devices[0]) if listed else int(os.environ.get("LOCAL_RANK") or 0))
+    if accel in ("gpu", "cuda"):
+        raise UserError(f"trainer.accelerator={accel} but no CUDA device is visible (trainer=cpu to run on the CPU)")
+    if accel in ("mps", "auto") and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
 def _flat(cfg: DictConfig) -> dict:
     out = {}
 
@@ -196,6 +224,7 @@ def run(cfg: DictConfig) -> float:
             return objective(summary)
         if rank0:
             check_config(store, cfg)
+        generation_budget(cfg, say=rank0)
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
         torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
         fmt = get_format(cfg.rationale)
@@ -220,7 +249,7 @@ def run(cfg: DictConfig) -> float:
         state = store.state()
         done, trained = state["committed"], state.get("trained", -1)
         if trained == done + 1:  # crashed after training round `trained`, before its commit
-            resume_round(store, student, data, runner, trained)
+            resume_round(store, student, data, runner, trained, training_device(cfg.trainer))
             done = trained
         if done < cfg.rounds:
             fit(cfg, store, student, data, runner, done + 1, tracker.trainer_logger)
@@ -252,10 +281,13 @@ def _stage(store: RunStore, data: DistillData, runner: RoundRunner, k: int) -> N
     runner.frontier = read_problems(added) if k > 0 and added.exists() else []
 
 
-def resume_round(store: RunStore, student, data: DistillData, runner: RoundRunner, k: int) -> None:
-    """Finish the boundary of round k from its trained-weights checkpoint (no retraining)."""
-    log.info("resuming: round %d was trained; redoing its evaluation and augmentation", k)
+def resume_round(store: RunStore, student, data: DistillData, runner: RoundRunner, k: int,
+                 device: torch.device | str = "cpu") -> None:
+    """Finish the boundary of round k from its trained-weights checkpoint (no retraining), generating
+    on `device` (the training device). One process: under DDP the other ranks start later."""
+    log.info("resuming: round %d was trained; redoing its evaluation and augmentation on %s", k, device)
     load_weights(student, store.checkpoint_path(k))
+    student.to(device)
     _stage(store, data, runner, k)
     runner.end_round(None, student, k)
 
