@@ -46,6 +46,10 @@ def validate(cfg: DictConfig) -> None:
         raise UserError(f"feedback.pool must be one of {', '.join(feedback.POOLS)}, got {cfg.feedback.pool!r}")
     if cfg.feedback.harder_per_easy < 0 or cfg.feedback.similar_per_hard < 0:
         raise UserError("feedback.harder_per_easy and feedback.similar_per_hard must be >= 0")
+    strategy = cfg.trainer.get("strategy")
+    if cfg.student.get("reinit_each_round") and "fsdp" in str(
+            strategy.get("_target_", "") if OmegaConf.is_dict(strategy) else strategy).lower():
+        raise UserError("student.reinit_each_round=true is not supported with trainer=fsdp")
     if OmegaConf.is_missing(cfg.student, "name_or_path"):
         raise UserError("this student needs student.name_or_path=HUB_ID_OR_LOCAL_DIR")
 

@@ -90,6 +90,14 @@ def test_reinit_restarts_the_warm_up():
         assert [s.lr_factor(100), s.lr_factor(103)] == expected, reinit
 
 
+def test_reinit_under_fsdp_is_refused_before_training():
+    from fdd.pipeline import UserError, validate
+
+    validate(compose_cfg(["trainer=fsdp"]))
+    with pytest.raises(UserError, match="reinit_each_round"):
+        validate(compose_cfg(["trainer=fsdp", "student.reinit_each_round=true"]))
+
+
 # -- weight decay by name ------------------------------------------------------------------------
 def test_weight_decay_groups_are_by_name_not_shape():
     tok = train_tokenizer(CORPUS, 120)
