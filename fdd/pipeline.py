@@ -213,7 +213,8 @@ def run(cfg: DictConfig) -> float:
     run_dir = Path(cfg.resume or HydraConfig.get().runtime.output_dir)
     store = RunStore(run_dir)
     # DDP: ranks > 0 run this too (Lightning re-runs the command with the same hydra.run.dir); they
-    # only train: rank 0 holds the lock, talks to the teacher, evaluates and commits (fdd/rounds.py).
+    # train and generate their share of each boundary: rank 0 holds the lock, talks to the teacher
+    # and commits (fdd/rounds.py).
     rank0 = is_rank_zero()
     try:
         if rank0:

@@ -393,9 +393,10 @@ class Student(pl.LightningModule):
         return self._trainer is not None and isinstance(self.trainer.strategy, FSDPStrategy)
 
     def load_unsharded(self, checkpoint: str | Path) -> None:
-        """Under FSDP (rank 0, after the round's checkpoint): build a full copy of the model from that
-        checkpoint, which holds one full state dict (state_dict_type: full). The trained model's own
-        parameters are sharded over the ranks, and rank 0 generates alone. A no-op otherwise."""
+        """Under FSDP (every rank, after the round's checkpoint): build a full copy of the model from
+        that checkpoint, which holds one full state dict (state_dict_type: full). The trained model's
+        own parameters are sharded over the ranks, and each rank generates its share of the round
+        boundary with the copy. A no-op otherwise."""
         if not self._sharded():
             return
         state = torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"]
