@@ -7,6 +7,7 @@ is the majority vote over the executed answers of sampled rationales (self-consi
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -64,8 +65,9 @@ def generate(model, tokenizer, questions: Sequence[str], batch_size: int = 64, m
 
 
 def vote(answers: Sequence[float | None]) -> float | None:
-    """Majority over executed answers (rounded to tame float noise); ties go to the first seen."""
-    valid = [a for a in answers if a is not None]
+    """Majority over executed answers (rounded to tame float noise); ties go to the first seen.
+    Non-finite answers (nan, inf) are no answer: nan never equals itself, so it could not be counted."""
+    valid = [a for a in answers if a is not None and math.isfinite(a)]
     if not valid:
         return None
     counts = Counter(round(a, 6) for a in valid)
@@ -82,7 +84,7 @@ def solve(model, tokenizer, problems: Sequence[Problem], fmt: RationaleFormat, s
         got = flat[k:k + len(ts)]
         k += len(ts)
         answer = vote([a.value for a in got])
-        error = None if answer is not None else (got[0].error if got else "empty")
+        error = None if answer is not None else ((got[0].error or "non_finite") if got else "empty")
         correct = answer is not None and p.answer is not None and answers_match(answer, p.answer)
         verdicts.append(Verdict(p.id, ts[0] if ts else "", answer, error, correct))
     return verdicts

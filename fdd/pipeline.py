@@ -46,8 +46,40 @@ def validate(cfg: DictConfig) -> None:
         raise UserError(f"feedback.pool must be one of {', '.join(feedback.POOLS)}, got {cfg.feedback.pool!r}")
     if cfg.feedback.harder_per_easy < 0 or cfg.feedback.similar_per_hard < 0:
         raise UserError("feedback.harder_per_easy and feedback.similar_per_hard must be >= 0")
+    strategy = cfg.trainer.get("strategy")
+    if cfg.student.get("reinit_each_round") and "fsdp" in str(
+            strategy.get("_target_", "") if OmegaConf.is_dict(strategy) else strategy).lower():
+        raise UserError("student.reinit_each_round=true is not supported with trainer=fsdp")
     if OmegaConf.is_missing(cfg.student, "name_or_path"):
         raise UserError("this student needs student.name_or_path=HUB_ID_OR_LOCAL_DIR")
+
+
+def generation_budget(cfg: DictConfig, say: bool = True) -> None:
+    """Evaluation must be able to write every target the student was trained on: raise
+    eval.max_new_tokens to student.max_target_len (EOS included in both), saying so."""
+    need = cfg.student.get("max_target_len")
+    if need is not None and cfg.eval.max_new_tokens < need:
+        if say:
+            log.info("eval.max_new_tokens=%d is below student.max_target_len=%d: evaluating with %d", cfg.eval.max_new_tokens,
+                     need, need)
+        cfg.eval.max_new_tokens = need
+
+
+def training_device(trainer_cfg: DictConfig) -> torch.device:
+    """The device the Trainer will put the student on (its first device), known before the Trainer
+    exists: a round finished on resume generates there, not on the CPU."""
+    accel = str(trainer_cfg.get("accelerator", "cpu")).lower()
+    devices = trainer_cfg.get("devices", "auto")
+    if isinstance(devices, str) and "," in devices:  # "1,3": device indices, as Lightning reads them
+        devices = [d for d in devices.split(",") if d.strip()]
+    listed = OmegaConf.is_list(devices) or isinstance(devices, list | tuple)  # else a count, or "auto"
+    if accel in ("gpu", "cuda", "auto") and torch.cuda.is_available():
+        return torch.device("cuda", int(devices[0]) if listed else int(os.environ.get("LOCAL_RANK") or 0))
+    if accel in ("gpu", "cuda"):
+        raise UserError(f"trainer.accelerator={accel} but no CUDA device is visible (trainer=cpu to run on the CPU)")
+    if accel in ("mps", "auto") and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
 
 
 def _flat(cfg: DictConfig) -> dict:
@@ -181,7 +213,8 @@ def run(cfg: DictConfig) -> float:
     run_dir = Path(cfg.resume or HydraConfig.get().runtime.output_dir)
     store = RunStore(run_dir)
     # DDP: ranks > 0 run this too (Lightning re-runs the command with the same hydra.run.dir); they
-    # only train: rank 0 holds the lock, talks to the teacher, evaluates and commits (fdd/rounds.py).
+    # train and generate their share of each boundary: rank 0 holds the lock, talks to the teacher
+    # and commits (fdd/rounds.py).
     rank0 = is_rank_zero()
     try:
         if rank0:
@@ -196,6 +229,7 @@ def run(cfg: DictConfig) -> float:
             return objective(summary)
         if rank0:
             check_config(store, cfg)
+        generation_budget(cfg, say=rank0)
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
         torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
         fmt = get_format(cfg.rationale)
@@ -220,7 +254,7 @@ def run(cfg: DictConfig) -> float:
         state = store.state()
         done, trained = state["committed"], state.get("trained", -1)
         if trained == done + 1:  # crashed after training round `trained`, before its commit
-            resume_round(store, student, data, runner, trained)
+            resume_round(store, student, data, runner, trained, training_device(cfg.trainer))
             done = trained
         if done < cfg.rounds:
             fit(cfg, store, student, data, runner, done + 1, tracker.trainer_logger)
@@ -252,10 +286,13 @@ def _stage(store: RunStore, data: DistillData, runner: RoundRunner, k: int) -> N
     runner.frontier = read_problems(added) if k > 0 and added.exists() else []
 
 
-def resume_round(store: RunStore, student, data: DistillData, runner: RoundRunner, k: int) -> None:
-    """Finish the boundary of round k from its trained-weights checkpoint (no retraining)."""
-    log.info("resuming: round %d was trained; redoing its evaluation and augmentation", k)
+def resume_round(store: RunStore, student, data: DistillData, runner: RoundRunner, k: int,
+                 device: torch.device | str = "cpu") -> None:
+    """Finish the boundary of round k from its trained-weights checkpoint (no retraining), generating
+    on `device` (the training device). One process: under DDP the other ranks start later."""
+    log.info("resuming: round %d was trained; redoing its evaluation and augmentation on %s", k, device)
     load_weights(student, store.checkpoint_path(k))
+    student.to(device)
     _stage(store, data, runner, k)
     runner.end_round(None, student, k)
 

@@ -5,16 +5,24 @@ the runner evaluates the student on every evaluation set, and (if rounds remain)
 feedback pool, asks the teacher for new problems per the arm's plan, verifies them, commits the
 round atomically with a checkpoint, and hands the enlarged set to the datamodule, which serves it
 from the next epoch on.
+
+Generation runs on the training device. Under DDP every rank generates a strided share of the pool
+and of each evaluation set (`_solve`); the verdicts are gathered in the original order, and rank 0
+alone asks the teacher, verifies and commits. summary.json's `generation` says how many problems
+each rank generated.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import random
 import sys
 import time
 from collections import Counter
 from dataclasses import asdict
+from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
@@ -39,6 +47,7 @@ class RoundRunner(pl.Callback):
         self.seeds, self.decontaminator, self.on_round = seeds, decontaminator, on_round
         self.frontier: list[Problem] = []
         self._t0 = time.time()
+        self._generated: list[int] = [0]  # problems generated this boundary, per rank
 
     def on_train_epoch_start(self, trainer: pl.Trainer, student) -> None:
         k, first = divmod(trainer.current_epoch, self.epochs_per_round)
@@ -58,14 +67,17 @@ class RoundRunner(pl.Callback):
             return
         k = trainer.current_epoch // self.epochs_per_round
         training = student.finish_round(k)  # every rank: the round's training counts, gathered
-        if trainer.is_global_zero:  # DDP: rank 0 alone checkpoints, evaluates, augments and commits
+        if trainer.is_global_zero:  # DDP: rank 0 alone writes the checkpoint
             self.store.save_trained(k, trainer.save_checkpoint)
-            student.load_unsharded(self.store.checkpoint_path(k))  # trainer=fsdp only: a full copy
-            self.end_round(trainer, student, k, training)
         else:
             trainer.save_checkpoint(str(self.store.checkpoint_path(k)))  # joins the collective; rank 0 writes
+        if trainer.world_size > 1:
+            trainer.strategy.barrier("fdd.trained")  # the checkpoint is in place for every rank
+        student.load_unsharded(self.store.checkpoint_path(k))  # trainer=fsdp only: a full copy per rank
+        self.end_round(trainer, student, k, training)  # every rank generates; rank 0 augments and commits
         if trainer.world_size > 1:  # every rank trains on the enlarged set from the next epoch on
-            self.data.set_problems(trainer.strategy.broadcast(self.data.problems, src=0))
+            problems, self.frontier = trainer.strategy.broadcast((self.data.problems, self.frontier), src=0)
+            self.data.set_problems(problems)
 
     def on_exception(self, trainer: pl.Trainer, student, exception: BaseException) -> None:
         if isinstance(exception, KeyboardInterrupt):
@@ -73,10 +85,25 @@ class RoundRunner(pl.Callback):
                   "the last committed round", file=sys.stderr)
 
     # -- the round boundary ----------------------------------------------------------------
-    def _solve(self, student, problems: list[Problem], desc: str, samples: int = 1) -> list[evaluate.Verdict]:
-        return evaluate.solve(student.generation_model(), student.tokenizer, problems, self.fmt, samples=samples,
-                              batch_size=self.eval_cfg.batch_size, max_new_tokens=self.eval_cfg.max_new_tokens,
-                              max_source_len=student.max_source_len, desc=desc)
+    def _solve(self, trainer: pl.Trainer | None, student, problems: list[Problem], desc: str,
+               samples: int = 1) -> list[evaluate.Verdict]:
+        """The student's verdicts on `problems`, in their order. Under DDP each rank solves every
+        world-th problem (strided: lengths spread evenly) and all ranks gather all verdicts."""
+        rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+        mine = problems[rank::world]
+        verdicts = evaluate.solve(student.generation_model(), student.tokenizer, mine, self.fmt, samples=samples,
+                                  batch_size=self.eval_cfg.batch_size, max_new_tokens=self.eval_cfg.max_new_tokens,
+                                  max_source_len=student.max_source_len, desc=desc)
+        if world == 1:
+            self._generated[0] += len(mine)
+            return verdicts
+        parts: list = [None] * world
+        torch.distributed.all_gather_object(parts, verdicts)
+        out: list = [None] * len(problems)
+        for r, part in enumerate(parts):
+            out[r::world] = part
+            self._generated[r] += len(part)
+        return out
 
     def pool(self, k: int) -> list[Problem]:
         name = self.feedback.pool
@@ -88,15 +115,19 @@ class RoundRunner(pl.Callback):
             return self.frontier or self.seeds
         raise ValueError(f"unknown feedback.pool {name!r} (seed, all, frontier)")
 
-    def evaluate_benchmarks(self, student, k: int) -> dict:
-        return {name: evaluate.accuracy(self._solve(student, probs, f"eval {name}", self.eval_cfg.samples))
-                for name, probs in self.eval_sets.items()}
+    def evaluate_benchmarks(self, trainer: pl.Trainer | None, student, k: int) -> dict:
+        verdicts = {name: self._solve(trainer, student, probs, f"eval {name}", self.eval_cfg.samples)
+                    for name, probs in self.eval_sets.items()}
+        _trace(trainer, k, "eval", {name: [asdict(v) for v in vs] for name, vs in verdicts.items()})
+        return {name: evaluate.accuracy(vs) for name, vs in verdicts.items()}
 
-    def augment(self, student, k: int) -> tuple[list[dict], list[Problem], dict]:
+    def feedback_verdicts(self, trainer: pl.Trainer | None, student, k: int) -> list[evaluate.Verdict]:
+        fault_point("feedback", k)
+        return self._solve(trainer, student, self.pool(k), "feedback") if self.feedback.name != "none" else []
+
+    def augment(self, verdicts: list[evaluate.Verdict], k: int) -> tuple[list[dict], list[Problem], dict]:
         fb = self.feedback
         pool = self.pool(k)
-        fault_point("feedback", k)
-        verdicts = self._solve(student, pool, "feedback") if fb.name != "none" else []
         by_id = {p.id: p for p in pool}
         easy = [by_id[v.id] for v in verdicts if v.correct]
         hard = [by_id[v.id] for v in verdicts if not v.correct]
@@ -122,7 +153,11 @@ class RoundRunner(pl.Callback):
 
     def end_round(self, trainer: pl.Trainer | None, student, k: int, training: dict | None = None) -> None:
         """Evaluate, augment and commit round k (its trained weights are already checkpointed);
-        `training` is Student.finish_round's report."""
+        `training` is Student.finish_round's report. Every rank calls it (each generates its share);
+        ranks > 0 return once the generation is done."""
+        lead = trainer is None or trainer.is_global_zero
+        world = trainer.world_size if trainer is not None else 1
+        self._generated = [0] * world
         train = self.data.problems
         entry: dict = {"round": k, "train_size": len(train)}
         last = k >= self.rounds
@@ -130,13 +165,22 @@ class RoundRunner(pl.Callback):
             records, added, stats = None, None, {"easy": 0, "hard": 0, "added": 0, "rejected": 0,
                                                  "teacher": {}}
         else:
-            records, added, stats = self.augment(student, k)
+            verdicts = self.feedback_verdicts(trainer, student, k)
+            _trace(trainer, k, "feedback", [asdict(v) for v in verdicts])
+            records, added, stats = self.augment(verdicts, k) if lead else (None, None, {})
         entry |= stats
         training = training or getattr(student, "reports", {}).get(k)  # resume: kept in the checkpoint
         if training:
             entry["training"] = training
         fault_point("evaluate", k)
-        entry["eval"] = self.evaluate_benchmarks(student, k)
+        entry["eval"] = self.evaluate_benchmarks(trainer, student, k)
+        if not lead:
+            return
+        device = next(student.generation_model().parameters()).device
+        entry["generation"] = {"problems": sum(self._generated), "per_rank": list(self._generated),
+                               "device": device.type}
+        log.info("round %d boundary: generated for %d problems on %d rank(s) (per rank: %s) on %s", k,
+                 sum(self._generated), world, ", ".join(map(str, self._generated)), device)
         entry["seconds"] = round(time.time() - self._t0, 2)
         next_train = None if last else train + added
         self.store.commit_round(k, records, added, next_train, entry)
@@ -145,3 +189,11 @@ class RoundRunner(pl.Callback):
             self.data.set_problems(next_train)
         if self.on_round is not None:  # Tracker.log_round: also logs a round finished on resume
             self.on_round(entry, {"feedback": records or [], "added": added or [], "problems": train})
+
+
+def _trace(trainer: pl.Trainer | None, k: int, what: str, data) -> None:
+    """Tests: with FDD_TRACE_IDS=DIR, rank 0 writes the gathered verdicts of round k's boundary."""
+    if (trace := os.environ.get("FDD_TRACE_IDS")) and (trainer is None or trainer.is_global_zero):
+        path = Path(trace) / f"round{k}_{what}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data))

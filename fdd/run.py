@@ -34,10 +34,32 @@ def main(cfg: DictConfig) -> float | None:
     except Exception as e:  # noqa: BLE001 - one line for the user; FDD_DEBUG=1 shows the traceback
         if os.environ.get("FDD_DEBUG"):
             raise
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        known = type(e).__name__ == "UserError"
-        print(f"fdd: error: {msg}" if known else f"fdd: error: {type(e).__name__}: {msg}", file=sys.stderr)
+        print(f"fdd: error: {describe(e)}", file=sys.stderr)
         sys.exit(2)
+
+
+def _first_line(e: BaseException) -> str:
+    return str(e).strip().splitlines()[0].strip() if str(e).strip() else ""
+
+
+def describe(e: BaseException) -> str:
+    """One line for an error: Hydra's InstantiationException ("Error in call to target '…':", the
+    cause on the next line) is skipped for the error it wraps; if that one was itself caused by
+    another, the root cause (the end of the __cause__/__context__ chain) is appended unless its text
+    is already there."""
+    from hydra.errors import InstantiationException
+
+    chain, seen = [], set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        chain.append(e)
+        e = e.__cause__ or (None if e.__suppress_context__ else e.__context__)
+    top = next((c for c in chain if not isinstance(c, InstantiationException)), chain[0])
+    msg = _first_line(top) if type(top).__name__ == "UserError" else f"{type(top).__name__}: {_first_line(top)}"
+    root = chain[-1]
+    if root is not top and _first_line(root) not in msg:
+        msg += f" (cause: {type(root).__name__}: {_first_line(root)})"
+    return msg
 
 
 def check_output_dir(argv: list[str]) -> None:

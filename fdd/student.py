@@ -74,15 +74,48 @@ def scratch_t5(corpus: Sequence[str], tokenizer: PreTrainedTokenizerFast | None 
     return T5ForConditionalGeneration(config), tokenizer
 
 
+HUB_PROBE_TIMEOUT_S = 5.0
+
+
+def _hub_unreachable() -> str | None:
+    """Why the Hugging Face hub cannot be reached, or None. One request with a short timeout:
+    huggingface_hub retries a refused connection five times with backoff, per file, so a run
+    without hub access would otherwise take a minute or more to fail."""
+    from huggingface_hub import constants
+    from huggingface_hub.utils import get_session
+
+    if constants.HF_HUB_OFFLINE:
+        return "HF_HUB_OFFLINE is set"
+    try:
+        get_session().head(constants.ENDPOINT, timeout=HUB_PROBE_TIMEOUT_S)
+    except Exception as e:  # noqa: BLE001 - refused, DNS, timeout, proxy: all mean "not reachable"
+        detail = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        return f"the hub at {constants.ENDPOINT} is not reachable ({type(e).__name__}: {detail})"
+    return None
+
+
 def _from_pretrained(auto, name_or_path: str, dtype: str | None = None):
     """`auto.from_pretrained` with a one-line error naming the student (a typo, no hub access).
-    Weights load in `dtype` ("float32" for training: transformers 5 would keep a bf16 checkpoint in
-    bf16, and mixed precision wants fp32 master weights; "auto": the checkpoint's own dtype)."""
+    A local dir loads directly; a hub id loads from the local HF cache if it is there (no network),
+    else from the hub after a quick reachability check. Weights load in `dtype` ("float32" for
+    training: transformers 5 would keep a bf16 checkpoint in bf16, and mixed precision wants fp32
+    master weights; "auto": the checkpoint's own dtype)."""
     if not name_or_path or name_or_path == "???":
         raise ValueError("set student.name_or_path to a hub id or a local directory")
     kw = {} if dtype is None else {"dtype": dtype if dtype == "auto" else getattr(torch, dtype)}
+    local = Path(name_or_path).expanduser()
+    if not local.is_dir():
+        if name_or_path.startswith(("/", "./", "../", "~")) or name_or_path.count("/") > 1:
+            raise OSError(f"cannot load student {name_or_path!r}: no such directory")
+        try:
+            return auto.from_pretrained(name_or_path, local_files_only=True, **kw)
+        except (OSError, ValueError):
+            pass  # not in the cache: try the hub
+        if why := _hub_unreachable():
+            raise OSError(f"cannot load student {name_or_path!r}: not a local directory nor in the Hugging Face "
+                          f"cache, and {why}")
     try:
-        return auto.from_pretrained(name_or_path, **kw)
+        return auto.from_pretrained(str(local) if local.is_dir() else name_or_path, **kw)
     except OSError as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise OSError(f"cannot load student {name_or_path!r} (not a local dir, or the hub is not reachable): "
@@ -165,13 +198,15 @@ def causal_batch(tokenizer: PreTrainedTokenizerBase, questions: Sequence[str], t
     return BatchEncoding({"input_ids": pad(ids, tokenizer.pad_token_id, left=True), "attention_mask": mask})
 
 
-def _clip(seqs: list[list[int]], max_len: int, eos: int | None) -> tuple[list[list[int]], int]:
-    """Cut sequences to max_len, keeping a final EOS as the tokenizer's own truncation does."""
+def _clip(seqs: list[list[int]], max_len: int, eos: int | None, keep_eos: bool = True) -> tuple[list[list[int]], int]:
+    """Cut sequences to max_len. Sources keep a final EOS, as the tokenizer's own truncation does;
+    targets (`keep_eos=False`) lose it: an EOS after a cut program would teach the student to stop
+    mid-program, whereas the bare prefix only teaches how programs begin."""
     out, n = [], 0
     for s in seqs:
         if len(s) > max_len:
             n += 1
-            s = s[:max_len - 1] + s[-1:] if eos is not None and s[-1] == eos else s[:max_len]
+            s = s[:max_len - 1] + s[-1:] if keep_eos and eos is not None and s[-1] == eos else s[:max_len]
         out.append(s)
     return out, n
 
@@ -183,8 +218,8 @@ class Student(pl.LightningModule):
     process, so tests can prove that training really sees each round's data (Lightning reloading
     is not trusted); `finish_round` gathers them and the padding/truncation counts over ranks.
 
-    Learning rate: `scheduler=constant` warms up over the first `warmup_steps` steps of the run and
-    then holds (the t5_tiny default). `scheduler=linear` restarts every round: warm-up, then linear
+    Learning rate: `scheduler=constant` warms up over the first `warmup_steps` steps of the run (of
+    every round with `reinit_each_round`) and then holds (the t5_tiny default). `scheduler=linear` restarts every round: warm-up, then linear
     decay to `min_lr_ratio`·lr at the round's last step. A round's length is known only when it
     starts (the set grows with the student's feedback), so the schedule is per round, not per run.
     """
@@ -202,6 +237,13 @@ class Student(pl.LightningModule):
         self.lr, self.weight_decay, self.warmup_steps = lr, weight_decay, warmup_steps
         self.optimizer_name, self.scheduler_name, self.min_lr_ratio = optimizer, scheduler, min_lr_ratio
         self.reinit_each_round = reinit_each_round
+        # weight decay by parameter name, read here from the unwrapped model: under FSDP the optimizer
+        # sees flat 1-D shards, whose ndim says nothing about what they are
+        self.no_decay = frozenset(n for n, p in model.named_parameters() if p.ndim < 2)
+        # reinit_each_round on a pretrained student restores these (a CPU copy); transformers 5 flags
+        # loaded weights as initialised, so its init functions would leave the trained ones in place
+        self._initial = ({k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+                         if reinit_each_round and getattr(model, "name_or_path", "") else None)
         self.max_source_len, self.max_target_len = max_source_len, max_target_len
         self.causal = not model.config.is_encoder_decoder
         self.prompt = getattr(model.config, "fdd_prompt", None) or (PROMPT if self.causal else None)
@@ -226,7 +268,7 @@ class Student(pl.LightningModule):
             return self._collate_causal(batch)
         tok, eos = self.tokenizer, self.tokenizer.eos_token_id
         src, n_src = _clip(tok([b["question"] for b in batch])["input_ids"], self.max_source_len, eos)
-        tgt, n_tgt = _clip(tok([b["target"] for b in batch])["input_ids"], self.max_target_len, eos)
+        tgt, n_tgt = _clip(tok([b["target"] for b in batch])["input_ids"], self.max_target_len, eos, keep_eos=False)
         input_ids, labels = pad(src, tok.pad_token_id), pad(tgt, -100)
         mask = pad([[1] * len(s) for s in src], 0)
         tokens = sum(map(len, src)) + sum(map(len, tgt))
@@ -241,7 +283,7 @@ class Student(pl.LightningModule):
         answers = tok([b["target"] for b in batch], add_special_tokens=False)["input_ids"]
         room = max(1, self.max_target_len - 1)
         n_tgt = sum(len(a) > room for a in answers)
-        answers = [a[:room] + [eos] for a in answers]
+        answers = [a + [eos] if len(a) <= room else a[:room + 1] for a in answers]  # a cut one: no EOS (see _clip)
         seqs = [p + a for p, a in zip(prompts, answers)]
         input_ids = pad(seqs, tok.pad_token_id)
         labels = pad([[-100] * len(p) + a for p, a in zip(prompts, answers)], -100)
@@ -260,8 +302,11 @@ class Student(pl.LightningModule):
         return out.loss
 
     def configure_optimizers(self):
-        decay = [p for p in self.model.parameters() if p.requires_grad and p.ndim >= 2]
-        rest = [p for p in self.model.parameters() if p.requires_grad and p.ndim < 2]  # biases, norms
+        decay, rest = [], []  # rest: biases and norms, by name (see __init__)
+        for name, p in self.model.named_parameters():
+            if p.requires_grad:
+                name = name.replace("_fsdp_wrapped_module.", "").replace("_checkpoint_wrapped_module.", "")
+                (rest if name in self.no_decay else decay).append(p)
         groups = [{"params": decay, "weight_decay": self.weight_decay}, {"params": rest, "weight_decay": 0.0}]
         if self.optimizer_name == "adafactor":  # the usual T5 recipe: fixed lr, no parameter scaling
             from transformers.optimization import Adafactor
@@ -274,8 +319,9 @@ class Student(pl.LightningModule):
 
     def lr_factor(self, step: int) -> float:
         """Multiplier of `lr` at optimizer step `step` (see the class docstring)."""
-        if self.scheduler_name == "constant":
-            return min(1.0, (step + 1) / max(1, self.warmup_steps))
+        if self.scheduler_name == "constant":  # one warm-up per run, or per round when reinitialised
+            s = step - self._round_start if self.reinit_each_round else step
+            return min(1.0, (s + 1) / max(1, self.warmup_steps))
         s, n = step - self._round_start, max(1, self._round_steps)
         warm = max(1, min(self.warmup_steps, n // 2))
         if s < warm:
@@ -347,9 +393,10 @@ class Student(pl.LightningModule):
         return self._trainer is not None and isinstance(self.trainer.strategy, FSDPStrategy)
 
     def load_unsharded(self, checkpoint: str | Path) -> None:
-        """Under FSDP (rank 0, after the round's checkpoint): build a full copy of the model from that
-        checkpoint, which holds one full state dict (state_dict_type: full). The trained model's own
-        parameters are sharded over the ranks, and rank 0 generates alone. A no-op otherwise."""
+        """Under FSDP (every rank, after the round's checkpoint): build a full copy of the model from
+        that checkpoint, which holds one full state dict (state_dict_type: full). The trained model's
+        own parameters are sharded over the ranks, and each rank generates its share of the round
+        boundary with the copy. A no-op otherwise."""
         if not self._sharded():
             return
         state = torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"]
@@ -363,7 +410,15 @@ class Student(pl.LightningModule):
         return self._unsharded if self._unsharded is not None else self.model
 
     def reinitialise(self) -> None:
-        """Fresh weights and optimizer state (student.reinit_each_round=true)."""
-        self.model.apply(self.model._init_weights)
-        for opt in self.trainer.optimizers:
+        """A fresh start for the round (student.reinit_each_round=true): a pretrained student gets its
+        pretrained weights back, a scratch one new random weights (the caller seeds torch); the
+        optimizer state is cleared and the lr warms up again (`lr_factor`)."""
+        if self._initial is not None:
+            self.model.load_state_dict(self._initial)
+        else:
+            for p in self.model.parameters():  # transformers 5 skips tensors flagged as initialised
+                if hasattr(p, "_is_hf_initialized"):
+                    del p._is_hf_initialized
+            self.model.apply(self.model._init_weights)
+        for opt in (self.trainer.optimizers if self._trainer is not None else ()):
             opt.state.clear()

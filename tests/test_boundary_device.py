@@ -1,0 +1,55 @@
+"""Round-boundary generation runs on the training device, also when a round is finished on resume
+(fdd.pipeline.resume_round), which happens before any Trainer exists. The CPU suite can only check
+the plumbing: which device the trainer config names, and that the resumed boundary generates there."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fdd import evaluate, pipeline
+from fdd.pipeline import UserError, training_device
+from fdd.store import InjectedCrash, RunStore
+from fdd.student import Student
+from tests.conftest import TINY, compose_cfg
+
+
+def trainer_cfg(*overrides: str):
+    return compose_cfg(list(overrides)).trainer
+
+
+def test_training_device_follows_the_trainer_config(monkeypatch):
+    assert training_device(trainer_cfg()) == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert training_device(trainer_cfg("trainer=gpu")) == torch.device("cuda", 0)
+    assert training_device(trainer_cfg("trainer=gpu", "trainer.devices=[2,3]")) == torch.device("cuda", 2)
+    assert training_device(trainer_cfg("trainer=gpu", "trainer.devices='1,3'")) == torch.device("cuda", 1)
+    assert training_device(trainer_cfg("trainer=ddp", "trainer.accelerator=gpu", "trainer.devices=4")) == \
+        torch.device("cuda", 0)
+    assert training_device(trainer_cfg()) == torch.device("cpu")  # trainer=cpu stays there
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(UserError, match="no CUDA device"):
+        training_device(trainer_cfg("trainer=gpu"))
+
+
+@pytest.mark.slow  # two short runs (~40 s of CPU)
+def test_resumed_boundary_generates_on_the_training_device(tmp_path, monkeypatch):
+    overrides = [*TINY, "rounds=0", "eval.limit=2", f"resume={tmp_path}", f"paths.output_dir={tmp_path}"]
+    monkeypatch.setenv("FDD_KILL_AT", "evaluate:0")  # round 0 trained and checkpointed, not committed
+    monkeypatch.setenv("FDD_KILL_MODE", "raise")
+    with pytest.raises(InjectedCrash):
+        pipeline.run(compose_cfg(overrides))
+    monkeypatch.delenv("FDD_KILL_AT")
+    RunStore(tmp_path).unlock()
+
+    asked, moved, used = [], [], []
+    target = torch.device("cpu")  # what a CPU machine can offer; the call chain is what is checked
+    monkeypatch.setattr(pipeline, "training_device", lambda cfg: asked.append(cfg.accelerator) or target)
+    to = Student.to
+    monkeypatch.setattr(Student, "to", lambda self, *a, **kw: moved.append(a) or to(self, *a, **kw))
+    solve = evaluate.solve
+    monkeypatch.setattr(evaluate, "solve", lambda model, *a, **kw:
+                        used.append(next(model.parameters()).device) or solve(model, *a, **kw))
+    pipeline.run(compose_cfg(overrides))
+    assert asked == ["cpu"] and moved == [(target,)]
+    assert used and set(used) == {target}
