@@ -29,9 +29,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fdd.aggregate import Run, load_run, tag_accuracy  # noqa: E402
+from fdd.aggregate import Run, load_run  # noqa: E402
 from fdd.compare import paired, render_compare  # noqa: E402
 from fdd.summaries import tag_key  # noqa: E402
+from fdd.tag_tables import final_by_tag, tag_cells  # noqa: E402
 
 ARMS = {"fdd": ["feedback=fdd"], "random": ["feedback=random"], "none": ["feedback=none"],
         "easy_only": ["feedback=easy_only"], "hard_only": ["feedback=hard_only"], "pass_rate": ["feedback=pass_rate"]}
@@ -119,7 +120,7 @@ def report(out: Path, arms: list[str], seeds: dict[str, list[int]]) -> None:
     if "fdd" in arms:
         for other in (a for a in arms if a != "fdd"):
             print("\n" + render_compare("fdd", other, paired(runs, "fdd", other), "mean"))
-    by_tag = tag_accuracy(runs)
+    by_tag = final_by_tag(tag_cells(runs))
     keys = sorted({k for d in by_tag.values() for k in d}, key=lambda k: (k[0], tag_key(k[1])))
     if keys:
         print("final accuracy by tag, % (pooled over evaluation sets; mean over seeds)")

@@ -19,7 +19,6 @@ from typing import Any
 
 from fdd.summaries import (
     accuracies,
-    eval_by_tag,
     md_table,
     mean,
     num,
@@ -27,7 +26,6 @@ from fdd.summaries import (
     read_yaml,
     rounds_of,
     sizes,
-    tag_key,
 )
 
 AGGREGATES = ("mean", "weighted")  # per-run summaries over benchmarks, aggregated like a benchmark
@@ -193,39 +191,6 @@ def aggregate(runs: Sequence[Run], metric: str = "mean") -> tuple[list[str], lis
         return (list(arms).index(c.arm), rnd, bench_ix)
 
     return list(arms), list(benches), sorted(cells.values(), key=order)
-
-
-def tag_accuracy(runs: Sequence[Run]) -> dict[str, dict[tuple[str, str], list[float]]]:
-    """{arm: {(tag, value): [final accuracy per seed]}}, each run's accuracy pooled over its
-    evaluation sets (correct / n of that tag value). Runs without tags contribute nothing."""
-    out: dict[str, dict[tuple[str, str], list[float]]] = {}
-    for run in runs:
-        points = run_points(run)
-        if not points:
-            continue
-        for tag, values in eval_by_tag(points[-1][1]).items():
-            for value, (correct, n) in values.items():
-                out.setdefault(run.arm, {}).setdefault((tag, value), []).append(correct / n)
-    return out
-
-
-def render_tag_table(runs: Sequence[Run], arms: Sequence[str]) -> str:
-    """Final accuracy per tag value (rows) and arm (columns), mean ± std over seeds, in %; "" if untagged."""
-    by_arm = tag_accuracy(runs)
-    keys = sorted({k for d in by_arm.values() for k in d}, key=lambda k: (k[0], tag_key(k[1])))
-    if not keys:
-        return ""
-    rows = []
-    for tag, value in keys:
-        row = [f"{tag}={value}"]
-        for arm in arms:
-            vs = by_arm.get(arm, {}).get((tag, value))
-            sd = statistics.stdev(vs) if vs and len(vs) > 1 else 0.0
-            row.append("-" if not vs else f"{100 * statistics.fmean(vs):.1f} ± {100 * sd:.1f}")
-        rows.append(row)
-    heads = ["tag", *[f"`{a}`".replace("|", "\\|") for a in arms]]
-    return "\n".join(["## Final accuracy by tag", "", "Pooled over evaluation sets; mean ± std over seeds, in %.",
-                      "", md_table(heads, rows), ""])
 
 
 def render_markdown(

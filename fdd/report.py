@@ -25,11 +25,11 @@ from fdd.aggregate import (
     plot_arms,
     render_csv,
     render_markdown,
-    render_tag_table,
 )
 from fdd.compare import compare_csv, paired, pick_arm, plot_compare, render_compare
 from fdd.run_report import format_round_table, render_run_markdown, write_run_report
 from fdd.summaries import atomic_write
+from fdd.tag_tables import render_tag_tables, tag_cells, tag_csv
 
 __all__ = ["format_round_table", "main", "render_run_markdown", "write_run_report"]
 
@@ -92,8 +92,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"unknown --metric {args.metric!r}; choose mean, weighted or one of: {', '.join(benches)}"
             )
         md = render_markdown(arms, benches, cells, args.metric, len(runs), skipped)
-        if tags := render_tag_table(runs, arms):
-            md += "\n" + tags
+        tagged = tag_cells(runs)
+        if tagged:
+            md += "\n" + render_tag_tables(tagged, arms)
         comparison = None
         if args.compare:
             a, b = (pick_arm(runs, name) for name in args.compare)
@@ -104,6 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             out = out / "aggregate"  # never overwrite a run's own report.md
         files = {"report.md": md.encode(), "report.csv": render_csv(cells).encode(),
                  "accuracy_by_arm.png": plot_arms(arms, cells, args.metric)}
+        if tagged:
+            files["report_by_tag.csv"] = tag_csv(tagged).encode()
         if comparison is not None:
             files |= {"compare.csv": compare_csv(comparison[2]).encode(),
                       "compare.png": plot_compare(comparison[0], comparison[1], comparison[2], args.metric)}

@@ -409,5 +409,14 @@ def test_tags_in_run_report_and_aggregate(tmp_path: Path, capsys: pytest.Capture
         _job(sweep / str(job), _tagged(odd, 0.6), [f"feedback={arm}", f"seed={seed}"], arm, seed)
     assert main([str(sweep)]) == 0
     out = capsys.readouterr().out
-    assert "## Final accuracy by tag" in out
+    assert "### Final accuracy by tag" in out
     assert f"| kind=odd | 30.0 ± {100 * statistics.stdev([0.2, 0.4]):.1f} | 10.0 ± 0.0 |" in out
+    sd = f"{100 * statistics.stdev([0.2, 0.4]):.1f}"
+    assert "### `feedback=fdd` by round" in out
+    assert f"| kind=odd | 30.0 ± {sd} (e/h 2/3) | 30.0 ± {sd} |" in out  # round 0 with the pool's counts
+    rows = {(r["arm"], r["round"], r["value"]): r for r in csv.DictReader(io.StringIO(
+        (sweep / "report_by_tag.csv").read_text()))}
+    r = rows[("feedback=fdd", "0", "even")]
+    assert (float(r["accuracy_mean"]), r["n_seeds"], r["easy_mean"], r["hard_mean"], r["harder_mean"]) == (
+        pytest.approx(0.6), "2", "4", "1", "4")
+    assert rows[("feedback=random", "final", "odd")]["accuracy_mean"] == "0.100000"
