@@ -44,7 +44,8 @@ def run_dir(out: Path, arm: str, seed: int) -> Path:
 
 
 def equal_steps(out: Path, seed: int, fallback: int | None) -> int | None:
-    """Mean optimizer steps per round of fdd's run with this seed: `none` trains as much in total."""
+    """Mean optimizer steps per round of fdd's run with this seed, to the nearest integer: `none`
+    then trains as many steps in total (up to that rounding)."""
     try:
         summary = json.loads((run_dir(out, "fdd", seed) / "summary.json").read_text())
         steps = [r["training"]["optimizer_steps"] for r in summary["rounds"]]

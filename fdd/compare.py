@@ -100,10 +100,12 @@ class Paired:
 
 
 def pick_arm(runs: Sequence[Run], name: str) -> str:
-    """The arm label `name` refers to: an exact label, else the single arm whose feedback.name is `name`."""
+    """The arm label `name` refers to: an exact label, `feedback=<name>`, else the single arm whose
+    feedback.name is `name`."""
     labels = list(dict.fromkeys(r.arm for r in runs))
-    if name in labels:
-        return name
+    for label in (name, f"feedback={name}"):  # `fdd` names the arm `feedback=fdd`, not feedback=pass_rate's
+        if label in labels:
+            return label
     by_feedback = list(dict.fromkeys(r.arm for r in runs if r.feedback == name))
     if len(by_feedback) == 1:
         return by_feedback[0]
@@ -144,6 +146,9 @@ def paired(runs: Sequence[Run], arm_a: str, arm_b: str, metric: str = "mean",
     return sorted(out.values(), key=lambda p: (p.round == "final", p.round if p.round != "final" else 0))
 
 
+_WHAT = {"mean": "Mean accuracy over evaluation sets", "weighted": "Accuracy weighted by set size"}
+
+
 def _pp(x: float) -> str:
     return f"{100 * x:+.1f}"
 
@@ -158,8 +163,8 @@ def render_compare(arm_a: str, arm_b: str, rows: Sequence[Paired], metric: str) 
     return "\n".join([
         f"## Paired difference `{arm_a}` − `{arm_b}`",
         "",
-        f"Accuracy ({metric}) of A minus B in percentage points, paired by seed; 95 % t-interval over seeds "
-        "(needs n ≥ 2).",
+        f"{_WHAT.get(metric, f'Accuracy on {metric}')} of `{arm_a}` minus `{arm_b}`, in percentage points, "
+        "paired by seed; 95 % t-interval over seeds (needs n ≥ 2).",
         "",
         md_table(["round", "n", "mean", "95% CI", "per seed"], table),
         "",

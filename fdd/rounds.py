@@ -82,6 +82,17 @@ class RoundRunner(pl.Callback):
                               temperature=temperature, batch_size=self.eval_cfg.batch_size, max_new_tokens=self.eval_cfg.max_new_tokens,
                               max_source_len=student.max_source_len, desc=desc)
 
+    def _sampled_verdicts(self, student, pool: list[Problem], k: int, samples: int = 1,
+                          temperature: float = 0.7) -> list[evaluate.Verdict]:
+        """The pool's verdicts; sampled ones (pass_rate) under a generator seeded by (seed, round) and
+        restored afterwards, so a resumed run samples the same solutions and training's RNG is untouched."""
+        if samples <= 1:
+            return self._solve(student, pool, "feedback")
+        devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.seed * 1000 + 500 + k)
+            return self._solve(student, pool, "feedback", samples=samples, temperature=temperature)
+
     def pool(self, k: int) -> list[Problem]:
         name = self.feedback.pool
         if name == "seed":
@@ -105,7 +116,7 @@ class RoundRunner(pl.Callback):
         fb = self.feedback
         pool = self.pool(k)
         fault_point("feedback", k)
-        verdicts = self._solve(student, pool, "feedback", **sampling(fb)) if fb.name != "none" else []
+        verdicts = self._sampled_verdicts(student, pool, k, **sampling(fb)) if fb.name != "none" else []
         by_id = {p.id: p for p in pool}
         labels = [label(v.pass_rate, v.correct, fb) for v in verdicts]  # easy | hard | borderline
         easy, hard, border = ([by_id[v.id] for v, lab in zip(verdicts, labels) if lab == want]

@@ -4,6 +4,7 @@ pass rate computed from sampled solutions."""
 from __future__ import annotations
 
 import random
+from collections import Counter
 from types import SimpleNamespace
 
 import pytest
@@ -111,3 +112,30 @@ def test_augment_with_pass_rates(arm):
         border = {p.id for p in seeds[7:]}
         assert {p.parent_id for p in added if p.origin == "harder"} >= border
         assert {p.parent_id for p in added if p.origin == "similar"} >= border
+
+
+@pytest.mark.slow
+def test_pass_rate_run_resumes_with_the_same_samples(tmp_path, monkeypatch):
+    """A real tiny run with pass-rate verdicts: rates are multiples of 1/samples, borderline is
+    counted, requests add up; a crash after the verdicts resumes with the very same samples."""
+    import json
+
+    from fdd.store import InjectedCrash, RunStore
+    from tests.conftest import TINY, run_pipeline
+
+    args = [*TINY, "rounds=1", "feedback=pass_rate", "feedback.samples=3"]
+    ref, _ = run_pipeline(tmp_path / "ref", args)
+    r0 = ref["rounds"][0]
+    records = [json.loads(x) for x in (tmp_path / "ref/rounds/round_0/feedback.jsonl").read_text().splitlines()]
+    assert all(round(3 * r["pass_rate"]) == pytest.approx(3 * r["pass_rate"]) for r in records)
+    assert Counter(r["verdict"] for r in records) == {k: r0[k] for k in ("easy", "hard", "borderline") if r0[k]}
+    assert r0["teacher"]["requests"] == r0["easy"] + r0["hard"] + 2 * r0["borderline"]
+    monkeypatch.setenv("FDD_KILL_AT", "augment:0")
+    monkeypatch.setenv("FDD_KILL_MODE", "raise")
+    with pytest.raises(InjectedCrash):
+        run_pipeline(tmp_path / "crash", args)
+    monkeypatch.delenv("FDD_KILL_AT")
+    RunStore(tmp_path / "crash").unlock()
+    run_pipeline(tmp_path / "crash", args)
+    for name in ("feedback.jsonl", "added.jsonl"):
+        assert (tmp_path / "crash/rounds/round_0" / name).read_bytes() == (tmp_path / "ref/rounds/round_0" / name).read_bytes()
