@@ -2,7 +2,8 @@
 
 Questions are sorted by length so each padded batch wastes little; the student's texts are turned
 into answers by the rationale format (PoT: executed in the sandbox). With `samples` > 1 the answer
-is the majority vote over the executed answers of sampled rationales (self-consistency).
+is the majority vote over the executed answers of sampled rationales (self-consistency), and
+`pass_rate` the fraction of samples whose answer is right (fdd/verdicts.py).
 """
 
 from __future__ import annotations
@@ -28,12 +29,15 @@ class Verdict:
     answer: float | None
     error: str | None
     correct: bool
+    pass_rate: float = 0.0  # fraction of the samples whose executed answer is right
 
 
 @torch.no_grad()
 def generate(model, tokenizer, questions: Sequence[str], batch_size: int = 64, max_new_tokens: int = 160,
-             samples: int = 1, max_source_len: int = 256, desc: str = "generate") -> list[list[str]]:
-    """For each question, `samples` generated texts (greedy when samples == 1)."""
+             samples: int = 1, max_source_len: int = 256, desc: str = "generate",
+             temperature: float = 0.7) -> list[list[str]]:
+    """For each question, `samples` generated texts (greedy when samples == 1, else sampled at
+    `temperature` from the full distribution)."""
     was_training = model.training
     model.eval()
     order = sorted(range(len(questions)), key=lambda i: len(questions[i]))
@@ -43,7 +47,7 @@ def generate(model, tokenizer, questions: Sequence[str], batch_size: int = 64, m
     if causal:
         tokenizer.padding_side = "left"
     kw = {"max_new_tokens": max_new_tokens, "num_beams": 1, "pad_token_id": tokenizer.pad_token_id}
-    kw.update({"do_sample": True, "num_return_sequences": samples, "top_k": 0, "temperature": 0.7}
+    kw.update({"do_sample": True, "num_return_sequences": samples, "top_k": 0, "temperature": temperature}
               if samples > 1 else {"do_sample": False})
     for start in tqdm(range(0, len(order), batch_size), desc=desc, leave=False, unit="batch"):
         idx = order[start:start + batch_size]
@@ -86,7 +90,8 @@ def solve(model, tokenizer, problems: Sequence[Problem], fmt: RationaleFormat, s
         answer = vote([a.value for a in got])
         error = None if answer is not None else ((got[0].error or "non_finite") if got else "empty")
         correct = answer is not None and p.answer is not None and answers_match(answer, p.answer)
-        verdicts.append(Verdict(p.id, ts[0] if ts else "", answer, error, correct))
+        passed = sum(a.value is not None and p.answer is not None and answers_match(a.value, p.answer) for a in got)
+        verdicts.append(Verdict(p.id, ts[0] if ts else "", answer, error, correct, passed / len(got) if got else 0.0))
     return verdicts
 
 

@@ -17,7 +17,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from fdd import datasets, feedback
+from fdd import datasets, feedback, verdicts
 from fdd.datamodule import DistillData
 from fdd.problems import Problem, read_problems
 from fdd.rationales import get_format
@@ -44,6 +44,11 @@ def validate(cfg: DictConfig) -> None:
         raise UserError(f"feedback.name must be one of {', '.join(feedback.ARMS)}, got {cfg.feedback.name!r}")
     if cfg.feedback.pool not in feedback.POOLS:
         raise UserError(f"feedback.pool must be one of {', '.join(feedback.POOLS)}, got {cfg.feedback.pool!r}")
+    if cfg.get("steps_per_round") is not None and (not isinstance(cfg.steps_per_round, int)
+                                                   or cfg.steps_per_round < 1):
+        raise UserError(f"steps_per_round must be null or an integer >= 1, got {cfg.steps_per_round!r}")
+    if problem := verdicts.check(cfg.feedback):
+        raise UserError(problem)
     if cfg.feedback.harder_per_easy < 0 or cfg.feedback.similar_per_hard < 0:
         raise UserError("feedback.harder_per_easy and feedback.similar_per_hard must be >= 0")
     strategy = cfg.trainer.get("strategy")
@@ -181,6 +186,12 @@ def save_dir(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def round_epochs(cfg: DictConfig) -> int:
+    """Epochs per round as the trainer counts them: with steps_per_round, one (the datamodule's
+    sampler draws exactly that many batches, cycling the set), else epochs_per_round."""
+    return 1 if cfg.get("steps_per_round") else cfg.epochs_per_round
+
+
 def objective(summary: dict) -> float:
     evals = summary.get("final", {}).get("eval", {})
     return sum(e["accuracy"] for e in evals.values()) / len(evals) if evals else 0.0
@@ -246,10 +257,11 @@ def run(cfg: DictConfig) -> float:
         student = build_student(cfg, seeds, fmt, run_dir)
         tracker = Tracker(cfg, store if rank0 else None)
         data = DistillData(fmt.render, student.collate, batch_size=cfg.batch_size, seed=cfg.seed,
-                           bucket=cfg.student.get("bucket_by_length", False))
+                           bucket=cfg.student.get("bucket_by_length", False),
+                           steps_per_round=cfg.get("steps_per_round"))
         runner = RoundRunner(teacher=teacher, store=store, data=data, fmt=fmt, feedback=cfg.feedback,
                              eval_sets=eval_sets, eval_cfg=cfg.eval, rounds=cfg.rounds,
-                             epochs_per_round=cfg.epochs_per_round, seed=cfg.seed, seeds=seeds,
+                             epochs_per_round=round_epochs(cfg), seed=cfg.seed, seeds=seeds,
                              decontaminator=decon, on_round=tracker.log_round)
         state = store.state()
         done, trained = state["committed"], state.get("trained", -1)
@@ -301,11 +313,11 @@ def fit(cfg: DictConfig, store: RunStore, student, data: DistillData, runner: Ro
         logger=False) -> None:
     """Train rounds k0..rounds; the RoundRunner commits each round as it ends."""
     _stage(store, data, runner, k0)
-    student.epochs_per_round = cfg.epochs_per_round  # sizes the per-round lr schedule
+    student.epochs_per_round = round_epochs(cfg)  # sizes the per-round lr schedule
     if k0 > 0:
         log.info("resuming from round %d (rounds 0-%d are committed)", k0, k0 - 1)
     trainer = instantiate(cfg.trainer, callbacks=[runner], logger=logger,
-                          max_epochs=(cfg.rounds + 1) * cfg.epochs_per_round, reload_dataloaders_every_n_epochs=1,
+                          max_epochs=(cfg.rounds + 1) * round_epochs(cfg), reload_dataloaders_every_n_epochs=1,
                           enable_checkpointing=False, default_root_dir=str(store.dir), num_sanity_val_steps=0)
     ckpt = store.checkpoint_path(k0 - 1) if k0 > 0 else None
     trainer.fit(student, datamodule=data, ckpt_path=str(ckpt) if ckpt else None)

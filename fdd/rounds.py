@@ -29,10 +29,12 @@ import torch
 
 from fdd import evaluate
 from fdd.datamodule import DistillData
+from fdd.diagnosis import accuracy_by_tag, counts_by_tag, inherit_tags
 from fdd.feedback import plan, verify
 from fdd.problems import Problem
 from fdd.rationales import RationaleFormat
 from fdd.store import RunStore, fault_point
+from fdd.verdicts import label, sampling
 
 log = logging.getLogger("fdd")
 
@@ -46,14 +48,14 @@ class RoundRunner(pl.Callback):
         self.rounds, self.epochs_per_round, self.seed = rounds, epochs_per_round, seed
         self.seeds, self.decontaminator, self.on_round = seeds, decontaminator, on_round
         self.frontier: list[Problem] = []
-        self._t0 = time.time()
+        self._t0, self._step0 = time.time(), 0
         self._generated: list[int] = [0]  # problems generated this boundary, per rank
 
     def on_train_epoch_start(self, trainer: pl.Trainer, student) -> None:
         k, first = divmod(trainer.current_epoch, self.epochs_per_round)
         student.current_round = k
         if first == 0:
-            self._t0 = time.time()
+            self._t0, self._step0 = time.time(), trainer.global_step
             if k > 0 and student.reinit_each_round:
                 torch.manual_seed(self.seed * 1000 + k)  # the same fresh weights after a resume
                 student.reinitialise()
@@ -67,6 +69,7 @@ class RoundRunner(pl.Callback):
             return
         k = trainer.current_epoch // self.epochs_per_round
         training = student.finish_round(k)  # every rank: the round's training counts, gathered
+        training["optimizer_steps"] = trainer.global_step - self._step0  # kept in the checkpoint with it
         if trainer.is_global_zero:  # DDP: rank 0 alone writes the checkpoint
             self.store.save_trained(k, trainer.save_checkpoint)
         else:
@@ -86,13 +89,13 @@ class RoundRunner(pl.Callback):
 
     # -- the round boundary ----------------------------------------------------------------
     def _solve(self, trainer: pl.Trainer | None, student, problems: list[Problem], desc: str,
-               samples: int = 1) -> list[evaluate.Verdict]:
+               samples: int = 1, temperature: float = 0.7) -> list[evaluate.Verdict]:
         """The student's verdicts on `problems`, in their order. Under DDP each rank solves every
         world-th problem (strided: lengths spread evenly) and all ranks gather all verdicts."""
         rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
         mine = problems[rank::world]
         verdicts = evaluate.solve(student.generation_model(), student.tokenizer, mine, self.fmt, samples=samples,
-                                  batch_size=self.eval_cfg.batch_size, max_new_tokens=self.eval_cfg.max_new_tokens,
+                                  temperature=temperature, batch_size=self.eval_cfg.batch_size, max_new_tokens=self.eval_cfg.max_new_tokens,
                                   max_source_len=student.max_source_len, desc=desc)
         if world == 1:
             self._generated[0] += len(mine)
@@ -104,6 +107,17 @@ class RoundRunner(pl.Callback):
             out[r::world] = part
             self._generated[r] += len(part)
         return out
+
+    def _sampled_verdicts(self, trainer: pl.Trainer | None, student, pool: list[Problem], k: int,
+                          samples: int = 1, temperature: float = 0.7) -> list[evaluate.Verdict]:
+        """The pool's verdicts; sampled ones (pass_rate) under a generator seeded by (seed, round) and
+        restored afterwards, so a resumed run samples the same solutions and training's RNG is untouched."""
+        if samples <= 1:
+            return self._solve(trainer, student, pool, "feedback")
+        devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.seed * 1000 + 500 + k)
+            return self._solve(trainer, student, pool, "feedback", samples=samples, temperature=temperature)
 
     def pool(self, k: int) -> list[Problem]:
         name = self.feedback.pool
@@ -119,27 +133,37 @@ class RoundRunner(pl.Callback):
         verdicts = {name: self._solve(trainer, student, probs, f"eval {name}", self.eval_cfg.samples)
                     for name, probs in self.eval_sets.items()}
         _trace(trainer, k, "eval", {name: [asdict(v) for v in vs] for name, vs in verdicts.items()})
-        return {name: evaluate.accuracy(vs) for name, vs in verdicts.items()}
+        out = {}
+        for name, vs in verdicts.items():
+            out[name] = evaluate.accuracy(vs)
+            if by_tag := accuracy_by_tag(self.eval_sets[name], {v.id: v.correct for v in vs}):
+                out[name]["by_tag"] = by_tag  # fdd/diagnosis.py
+        return out
 
     def feedback_verdicts(self, trainer: pl.Trainer | None, student, k: int) -> list[evaluate.Verdict]:
         fault_point("feedback", k)
-        return self._solve(trainer, student, self.pool(k), "feedback") if self.feedback.name != "none" else []
+        if self.feedback.name == "none":
+            return []
+        return self._sampled_verdicts(trainer, student, self.pool(k), k, **sampling(self.feedback))
 
     def augment(self, verdicts: list[evaluate.Verdict], k: int) -> tuple[list[dict], list[Problem], dict]:
         fb = self.feedback
         pool = self.pool(k)
         by_id = {p.id: p for p in pool}
-        easy = [by_id[v.id] for v in verdicts if v.correct]
-        hard = [by_id[v.id] for v in verdicts if not v.correct]
+        labels = [label(v.pass_rate, v.correct, fb) for v in verdicts]  # easy | hard | borderline
+        easy, hard, border = ([by_id[v.id] for v, lab in zip(verdicts, labels) if lab == want]
+                              for want in ("easy", "hard", "borderline"))
         records = [{**asdict(v), "question": by_id[v.id].question, "gold": by_id[v.id].answer,
-                    "verdict": "easy" if v.correct else "hard"} for v in verdicts]
-        todo = plan(fb.name, easy, hard, random.Random(f"{self.seed}:plan:{k}"))
+                    "verdict": lab} for v, lab in zip(verdicts, labels)]
+        todo = plan(fb.name, easy, hard, random.Random(f"{self.seed}:plan:{k}"), border,
+                    fb.get("borderline", "both"))
         before = self.teacher.usage().as_dict()
         new: list[Problem] = []
         if todo.harder and fb.harder_per_easy > 0:
             new += [p for kids in self.teacher.harder(todo.harder, fb.harder_per_easy, k) for p in kids]
         if todo.similar and fb.similar_per_hard > 0:
             new += [p for kids in self.teacher.similar(todo.similar, fb.similar_per_hard, k) for p in kids]
+        inherit_tags(new, by_id)
         after = self.teacher.usage().as_dict()
         usage = {key: (after[key] - before.get(key, 0)) if isinstance(after[key], int | float)
                  and not isinstance(after[key], bool) else after[key] for key in after}
@@ -149,6 +173,13 @@ class RoundRunner(pl.Callback):
                  "added": len(checked.kept), "rejected": sum(checked.rejected.values()),
                  "rejected_by": dict(Counter(checked.rejected)), "teacher": usage,
                  "added_by": dict(Counter(p.origin for p in checked.kept))}
+        kinds = ("easy", "hard", "borderline") if fb.get("verdict", "greedy") == "pass_rate" else ("easy", "hard")
+        if "borderline" in kinds:
+            stats["borderline"] = len(border)
+        if pool_by_tag := counts_by_tag(((by_id[v.id], lab) for v, lab in zip(verdicts, labels)), kinds):
+            stats["pool_by_tag"] = pool_by_tag  # fdd/diagnosis.py
+        if added_by_tag := counts_by_tag(((p, p.origin) for p in checked.kept), ("harder", "similar")):
+            stats["added_by_tag"] = added_by_tag
         return records, checked.kept, stats
 
     def end_round(self, trainer: pl.Trainer | None, student, k: int, training: dict | None = None) -> None:

@@ -43,6 +43,9 @@ def round_metrics(entry: Mapping) -> dict[str, float]:
     """Flatten one summary.json round entry into logger keys: every number in it as `round/<key>`
     (one level of nesting as `round/<key>/<sub>`, e.g. round/rejected_by/invalid), the teacher's
     usage as `teacher/*`, accuracies as `eval/<set>/accuracy` and their mean `eval/mean_accuracy`.
+    Diagnosis by tag: `eval/<set>/<tag>=<value>/accuracy`, the pool's verdicts as
+    `round/pool/<tag>=<value>/<easy|hard|borderline>` and the additions as
+    `round/added/<tag>=<value>/<harder|similar>`.
 
     The standard teacher-usage keys default to 0, so the last round (which sends no requests) has
     the same columns as the others and plots have no holes."""
@@ -61,9 +64,21 @@ def round_metrics(entry: Mapping) -> dict[str, float]:
     for name, e in (entry.get("eval") or {}).items():
         m[f"eval/{name}/accuracy"] = e["accuracy"]
         accs.append(e["accuracy"])
+        m |= {f"eval/{name}/{tv}/accuracy": c["accuracy"] for tv, c in _tag_cells(e.get("by_tag")) if "accuracy" in c}
     if accs:
         m["eval/mean_accuracy"] = sum(accs) / len(accs)
+    for key, short in (("pool_by_tag", "pool"), ("added_by_tag", "added")):
+        m |= {f"round/{short}/{tv}/{label}": n for tv, c in _tag_cells(entry.get(key)) for label, n in c.items()
+              if _is_num(n)}
     return m
+
+
+def _tag_cells(by_tag: Any) -> list[tuple[str, Mapping]]:
+    """[("kind=rate", cell), ...] from a summary `by_tag` block (fdd/diagnosis.py)."""
+    if not isinstance(by_tag, Mapping):
+        return []
+    return [(f"{tag}={value}", cell) for tag, values in by_tag.items() if isinstance(values, Mapping)
+            for value, cell in values.items() if isinstance(cell, Mapping)]
 
 
 def _float(x: Any) -> float | None:

@@ -137,9 +137,9 @@ def test_each_arm_makes_the_expected_teacher_requests(arm, harder, similar):
     runner = RoundRunner(teacher=teacher, store=None, data=SimpleNamespace(problems=list(seeds)),
                          fmt=get_format("pot"), feedback=fb, eval_sets={}, eval_cfg=None, rounds=2,
                          epochs_per_round=1, seed=0, seeds=seeds)
-    runner._solve = lambda student, probs, desc, samples=1: [
+    runner._solve = lambda trainer, student, probs, desc, samples=1, temperature=0.7: [
         Verdict(p.id, "", None, None, p.id in easy_ids) for p in probs]
-    _, added, stats = runner.augment(None, 0)
+    _, added, stats = runner.augment(runner.feedback_verdicts(None, None, 0), 0)
     assert stats["teacher"]["requests"] == harder + similar
     if arm != "none":
         assert (stats["easy"], stats["hard"]) == (6, 4)

@@ -316,3 +316,107 @@ def test_real_hydra_multirun_of_a_sweep_file(tmp_path: Path) -> None:
     assert float(r["mean"]) == pytest.approx(0.61) and float(r["std"]) == pytest.approx(0.01, abs=1e-6)
     assert (r["n_seeds"], r["seeds"]) == ("3", "0;1;2")
     assert float(rows[("feedback=random", "0", "mean")]["mean"]) == pytest.approx(0.41)
+
+
+# ------------------------------------------------------------------------- paired comparison, tags
+
+
+def test_t_quantile_matches_tables() -> None:
+    from fdd.compare import t_cdf, t_quantile
+
+    # two-sided 95 % critical values from the standard t table
+    for df, t in ((1, 12.7062), (2, 4.3027), (4, 2.7764), (9, 2.2622), (29, 2.0452), (1000, 1.9623)):
+        assert t_quantile(0.975, df) == pytest.approx(t, abs=1e-4)
+    assert t_quantile(0.995, 5) == pytest.approx(4.0321, abs=1e-4)
+    assert t_quantile(0.025, 4) == pytest.approx(-2.7764, abs=1e-4)
+    assert t_cdf(0.0, 3) == pytest.approx(0.5) and t_cdf(1.0, 1) == pytest.approx(0.75)  # Cauchy: 1/2 + atan(1)/π
+
+
+# final accuracy per seed on one benchmark: fdd − random = 1, 2, 3, 4, 5 points
+PAIRED = {"fdd": [0.51, 0.42, 0.63, 0.54, 0.45], "random": [0.50, 0.40, 0.60, 0.50, 0.40]}
+
+
+def _paired_sweep(root: Path) -> Path:
+    job = 0
+    for arm, finals in PAIRED.items():
+        for seed, acc in enumerate(finals):
+            rounds = [{"round": 0, "eval": {"synthetic_3": {"accuracy": 0.3, "n": N}}},
+                      {"round": 1, "eval": {"synthetic_3": {"accuracy": acc, "n": N}}}]
+            summary = {"rounds": rounds, "final": {"eval": rounds[-1]["eval"]}, "status": "complete"}
+            _job(root / str(job), summary, [f"feedback={arm}", f"seed={seed}"], arm, seed)
+            job += 1
+    return root
+
+
+def test_compare_paired_difference_with_t_interval(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    sweep = _paired_sweep(tmp_path / "sweep")
+    assert main([str(sweep), "--compare", "fdd", "random"]) == 0
+    stdout = capsys.readouterr().out
+    rows = {r["round"]: r for r in csv.DictReader(io.StringIO((sweep / "compare.csv").read_text()))}
+    # diffs 0.01..0.05: mean 0.03, sd = sqrt(2.5)·0.01, half-width = t(0.975, 4)·sd/√5 = 2.776445·0.0070711
+    half = 2.776445 * statistics.stdev([0.01, 0.02, 0.03, 0.04, 0.05]) / 5**0.5
+    r = rows["1"]
+    assert (r["n"], r["seeds"]) == ("5", "0;1;2;3;4")
+    assert float(r["mean"]) == pytest.approx(0.03)
+    assert float(r["ci_low"]) == pytest.approx(0.03 - half, abs=1e-6)
+    assert float(r["ci_high"]) == pytest.approx(0.03 + half, abs=1e-6)
+    assert [float(d) for d in r["diffs"].split(";")] == pytest.approx([0.01, 0.02, 0.03, 0.04, 0.05])
+    assert float(rows["0"]["mean"]) == pytest.approx(0.0) and float(rows["0"]["ci_high"]) == pytest.approx(0.0)
+    assert "final" in rows
+    assert "## Paired difference `feedback=fdd` − `feedback=random`" in stdout
+    assert f"| 1 | 5 | +3.0 | [{100 * (0.03 - half):+.1f}, {100 * (0.03 + half):+.1f}] |" in stdout
+    _assert_png(sweep / "compare.png")
+    # reversed order: the difference flips sign
+    assert main([str(sweep), "--compare", "feedback=random", "feedback=fdd"]) == 0
+    rows = {r["round"]: r for r in csv.DictReader(io.StringIO((sweep / "compare.csv").read_text()))}
+    assert float(rows["1"]["ci_high"]) == pytest.approx(-0.03 + half, abs=1e-6)
+
+
+def test_compare_pairs_only_shared_seeds_and_rejects_unknown_arms(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture) -> None:
+    sweep = _paired_sweep(tmp_path / "sweep")
+    import shutil
+
+    shutil.rmtree(sweep / "9")  # random seed 4 is missing: fdd seed 4 has no partner
+    assert main([str(sweep), "--compare", "fdd", "random"]) == 0
+    assert "seeds without a partner left out: 4" in capsys.readouterr().err
+    rows = {r["round"]: r for r in csv.DictReader(io.StringIO((sweep / "compare.csv").read_text()))}
+    assert rows["1"]["n"] == "4"
+    assert main([str(sweep), "--compare", "fdd", "nope"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no arm 'nope'" in err[0]
+
+
+def _tagged(acc_odd: float, acc_even: float) -> dict:
+    ev = {"synthetic_3": {"accuracy": (acc_odd + acc_even) / 2, "n": 20,
+                          "by_tag": {"kind": {"odd": {"accuracy": acc_odd, "n": 10},
+                                              "even": {"accuracy": acc_even, "n": 10}}}}}
+    r0 = {"round": 0, "train_size": 10, "easy": 6, "hard": 4, "added": 9, "eval": ev,
+          "pool_by_tag": {"kind": {"odd": {"easy": 2, "hard": 3}, "even": {"easy": 4, "hard": 1}}},
+          "added_by_tag": {"kind": {"odd": {"harder": 2, "similar": 3}, "even": {"harder": 4, "similar": 0}}}}
+    return {"rounds": [r0, {"round": 1, "train_size": 19, "eval": ev}], "final": {"eval": ev}, "status": "complete"}
+
+
+def test_tags_in_run_report_and_aggregate(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    write_run_report(tmp_path / "run", _tagged(0.2, 0.6))
+    md = (tmp_path / "run" / "report.md").read_text()
+    assert "### synthetic_3 by kind" in md
+    assert "| kind=even | 10 | 60.0 | 60.0 |" in md and "| kind=odd | 10 | 20.0 | 20.0 |" in md
+    assert "| kind=odd | 2/3 | - |" in md  # pool: easy/hard per round (nothing after the last round)
+    assert "| kind=even | 4/0 | - |" in md  # additions: harder/similar
+    sweep = tmp_path / "sweep"
+    for job, (arm, seed, odd) in enumerate([("fdd", 0, 0.2), ("fdd", 1, 0.4), ("random", 0, 0.1)]):
+        _job(sweep / str(job), _tagged(odd, 0.6), [f"feedback={arm}", f"seed={seed}"], arm, seed)
+    assert main([str(sweep)]) == 0
+    out = capsys.readouterr().out
+    assert "### Final accuracy by tag" in out
+    assert f"| kind=odd | 30.0 ± {100 * statistics.stdev([0.2, 0.4]):.1f} | 10.0 ± 0.0 |" in out
+    sd = f"{100 * statistics.stdev([0.2, 0.4]):.1f}"
+    assert "### `feedback=fdd` by round" in out
+    assert f"| kind=odd | 30.0 ± {sd} (e/h 2/3) | 30.0 ± {sd} |" in out  # round 0 with the pool's counts
+    rows = {(r["arm"], r["round"], r["value"]): r for r in csv.DictReader(io.StringIO(
+        (sweep / "report_by_tag.csv").read_text()))}
+    r = rows[("feedback=fdd", "0", "even")]
+    assert (float(r["accuracy_mean"]), r["n_seeds"], r["easy_mean"], r["hard_mean"], r["harder_mean"]) == (
+        pytest.approx(0.6), "2", "4", "1", "4")
+    assert rows[("feedback=random", "final", "odd")]["accuracy_mean"] == "0.100000"

@@ -265,3 +265,17 @@ def test_ddp_ranks_other_than_zero_log_nothing(tmp_path, monkeypatch):
     tracker.log_round(_entry(0))
     tracker.finish({"rounds": [_entry(0)], "status": "complete"})
     assert not (tmp_path / "run").exists()
+
+
+def test_round_metrics_by_tag():
+    entry = {"round": 0, "train_size": 10, "easy": 6, "hard": 4,
+             "eval": {"gsm8k": {"accuracy": 0.5, "n": 4, "by_tag": {"steps": {"2": {"accuracy": 0.25, "n": 2},
+                                                                              "3": {"accuracy": 0.75, "n": 2}}}}},
+             "pool_by_tag": {"type": {"Addition": {"easy": 3, "hard": 1, "borderline": 2}}},
+             "added_by_tag": {"type": {"Addition": {"harder": 3, "similar": 2}}}}
+    m = round_metrics(entry)
+    assert m["eval/gsm8k/accuracy"] == 0.5 and m["eval/mean_accuracy"] == 0.5  # tags do not enter the mean
+    assert m["eval/gsm8k/steps=2/accuracy"] == 0.25 and m["eval/gsm8k/steps=3/accuracy"] == 0.75
+    assert (m["round/pool/type=Addition/easy"], m["round/pool/type=Addition/borderline"]) == (3, 2)
+    assert m["round/added/type=Addition/similar"] == 2
+    assert not any(k.startswith("round/pool_by_tag") for k in m)

@@ -1,7 +1,8 @@
 """ASDiv (Miao et al., 2020): 2,305 diverse word problems, and its arithmetic subset ASDiv-A.
 
 XML: `<Problem ID="nluds-0001">` with `Body`, `Question`, `Solution-Type`, `Answer` (`9 (apples)`),
-`Formula`. The question is Body + " " + Question.
+`Formula`. The question is Body + " " + Question. Tags: `type`, the `Solution-Type` (Addition,
+Subtraction, Multiplication, Common-Division, Sum, TVQ-Final, GCD, Ratio, … 23 values).
 
 `subset`: `all` (default: the 2,305 problems, as evaluated by the distillation papers this project
 follows) or `asdiv_a` (the 1,218 ids listed in `asdiv-a-fold*.txt`, next to the XML file).
@@ -75,7 +76,9 @@ def parse(rows: list[dict]) -> Loaded:
         elif value is None:
             failed.append({"id": pid, "reason": reason})
         else:
-            problems.append(Problem(id=pid, question=question, answer=value, source="asdiv"))
+            kind = str(r.get("solution_type") or "").strip()
+            problems.append(Problem(id=pid, question=question, answer=value, source="asdiv",
+                                    tags={"type": kind} if kind else {}))
     return Loaded("asdiv", problems, failed)
 
 

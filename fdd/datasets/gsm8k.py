@@ -3,6 +3,8 @@
 Records: `{"question", "answer"}`; the answer is a worked solution with calculator annotations
 (`<<48/2=24>>`) ending in `#### 72`. We keep the solution text as `rationale` (the `gold` teacher
 turns it into a program; other teachers overwrite it) and the number after `####` as `answer`.
+Tags: `steps`, the number of calculator annotations in the gold solution (its arithmetic steps;
+0 for the few solutions written without any), for accuracy by step count (fdd/diagnosis.py).
 Ids: `gsm8k-train-00012` (position in the file). Local file: `gsm8k/{split}.jsonl`; hub:
 `openai/gsm8k`, config `main`.
 """
@@ -18,6 +20,7 @@ from fdd.problems import Problem
 
 HUB_ID, HUB_CONFIG = "openai/gsm8k", "main"
 _FINAL = re.compile(r"####\s*(.*?)\s*$", re.S)
+_CALC = re.compile(r"<<[^<>]*>>")
 
 
 def final_answer(solution: str) -> float | None:
@@ -42,7 +45,8 @@ def parse(records: list[dict], split: str, source: str = "gsm8k") -> Loaded:
             tail = solution.strip().splitlines()[-1][:60] if solution.strip() else ""
             failed.append({"id": pid, "reason": f"no '#### <number>' line (last line: {tail!r})"})
             continue
-        problems.append(Problem(id=pid, question=question.strip(), answer=gold, rationale=solution, source=source))
+        problems.append(Problem(id=pid, question=question.strip(), answer=gold, rationale=solution, source=source,
+                                tags={"steps": len(_CALC.findall(solution))}))
     return Loaded(source, problems, failed)
 
 

@@ -4,6 +4,8 @@ Records: `{"ID", "Body", "Question", "Equation", "Answer", "Type"}`; the questio
 Body + " " + Question. There is no official train/test split (papers evaluate on all 1,000), so
 `split` selects nothing. Local file: `svamp/SVAMP.json`; hub: `MU-NLPC/Calc-svamp` (the same 1,000
 problems with their original ids, question already joined, one inconsistent answer corrected).
+Tags: `type`, the record's `Type` (Addition, Subtraction, Multiplication, Common-Division; the one
+record spelled `Common-Divison` is counted with Common-Division).
 """
 
 from __future__ import annotations
@@ -22,6 +24,12 @@ from fdd.problems import Problem
 
 HUB_ID, HUB_CONFIG = "MU-NLPC/Calc-svamp", "default"
 RELPATH = "svamp/SVAMP.json"
+_TYPO = {"Common-Divison": "Common-Division"}
+
+
+def _tags(r: dict) -> dict:
+    kind = str(r.get("Type") or r.get("problem_type") or "").strip()
+    return {"type": _TYPO.get(kind, kind)} if kind else {}
 
 
 def _number(value: object) -> float | None:
@@ -42,7 +50,7 @@ def parse(records: list[dict]) -> Loaded:
         elif answer is None:
             failed.append({"id": pid, "reason": f"answer is not a number: {r.get('Answer', r.get('result_float'))!r}"})
         else:
-            problems.append(Problem(id=pid, question=question, answer=answer, source="svamp"))
+            problems.append(Problem(id=pid, question=question, answer=answer, source="svamp", tags=_tags(r)))
     return Loaded("svamp", problems, failed)
 
 
