@@ -28,7 +28,8 @@ from fdd.tracking import Tracker
 log = logging.getLogger("fdd")
 
 # Keys that may change between a run's start and its resumption.
-RESUMABLE_CHANGES = ("rounds", "resume", "paths.", "logger", "trainer.", "eval.batch_size", "hydra")
+RESUMABLE_CHANGES = ("rounds", "resume", "paths.", "logger", "trainer.", "eval.batch_size", "hydra",
+                     "max_lossy_targets")  # read at round 0 only
 
 
 class UserError(Exception):
