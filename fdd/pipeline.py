@@ -17,7 +17,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from fdd import datasets, feedback, verdicts
+from fdd import datasets, feedback, tokenization, verdicts
 from fdd.datamodule import DistillData
 from fdd.problems import Problem, read_problems
 from fdd.rationales import get_format
@@ -28,7 +28,8 @@ from fdd.tracking import Tracker
 log = logging.getLogger("fdd")
 
 # Keys that may change between a run's start and its resumption.
-RESUMABLE_CHANGES = ("rounds", "resume", "paths.", "logger", "trainer.", "eval.batch_size", "hydra")
+RESUMABLE_CHANGES = ("rounds", "resume", "paths.", "logger", "trainer.", "eval.batch_size", "hydra",
+                     "max_lossy_targets")  # read at round 0 only
 
 
 class UserError(Exception):
@@ -160,7 +161,7 @@ def prepare_seed(cfg: DictConfig, store: RunStore, teacher, fmt, decon) -> None:
     store.commit_seed(checked.kept, info)
 
 
-def build_student(cfg: DictConfig, seeds: list[Problem], fmt, run_dir: Path):
+def build_student(cfg: DictConfig, seeds: list[Problem], fmt, run_dir: Path, store: RunStore | None = None):
     from transformers import AutoTokenizer
 
     from fdd.student import Student
@@ -170,11 +171,21 @@ def build_student(cfg: DictConfig, seeds: list[Problem], fmt, run_dir: Path):
     corpus = [t for p in seeds for t in (p.question, fmt.render(p))]
     model, tokenizer = instantiate(cfg.student.model, corpus=corpus, tokenizer=tokenizer)
     model.config.fdd_rationale = fmt.name  # saved with the student: fdd.solve reads its answers the same way
-    if not tok_dir.exists():
-        save_dir(tokenizer, tok_dir)
     not_student = ("model", "name_or_path", "bucket_by_length")  # the factory's and the datamodule's keys
     kw = {k: v for k, v in OmegaConf.to_container(cfg.student).items() if k not in not_student}
-    return Student(model, tokenizer, **kw)
+    student = Student(model, tokenizer, **kw)
+    if tok_dir.exists():  # resume: the saved tokenizer is the (repaired) one; grow the embeddings to match
+        tokenization.restore(model, tokenizer, tok_dir)
+    else:  # round 0: lossless targets (fdd/tokenization.py), reported as summary.json's `tokenizer`
+        name = cfg.student.get("name_or_path") or cfg.student.model._target_.rsplit(".", 1)[-1]
+        try:
+            report = tokenization.ensure_lossless(student, seeds, fmt, name, cfg.get("max_lossy_targets", 0.01))
+        except tokenization.LossyTokenizer as e:
+            raise UserError(str(e)) from None
+        if store is not None:
+            store.write_summary({**store.summary(), "tokenizer": {k: v for k, v in report.items() if k != "record"}})
+        save_dir(tokenization.WithRecord(student.tokenizer, report.get("record")), tok_dir)
+    return student
 
 
 def save_dir(obj, path: Path) -> None:
@@ -254,7 +265,7 @@ def run(cfg: DictConfig) -> float:
         if not store.state().get("seeded"):
             prepare_seed(cfg, store, teacher, fmt, decon)
         seeds = store.load_train(0)
-        student = build_student(cfg, seeds, fmt, run_dir)
+        student = build_student(cfg, seeds, fmt, run_dir, store if rank0 else None)
         tracker = Tracker(cfg, store if rank0 else None)
         data = DistillData(fmt.render, student.collate, batch_size=cfg.batch_size, seed=cfg.seed,
                            bucket=cfg.student.get("bucket_by_length", False),
