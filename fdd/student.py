@@ -234,6 +234,9 @@ class Student(pl.LightningModule):
         if scheduler not in SCHEDULERS:
             raise ValueError(f"student.scheduler must be one of {', '.join(SCHEDULERS)}, got {scheduler!r}")
         self.model, self.tokenizer = model, tokenizer
+        # from_pretrained hands back a model in eval mode and Lightning keeps submodules' modes, so a
+        # pretrained student would otherwise fine-tune with dropout off
+        model.train()
         self.lr, self.weight_decay, self.warmup_steps = lr, weight_decay, warmup_steps
         self.optimizer_name, self.scheduler_name, self.min_lr_ratio = optimizer, scheduler, min_lr_ratio
         self.reinit_each_round = reinit_each_round

@@ -66,6 +66,13 @@ def test_reinit_restores_the_pretrained_weights(pretrained_dir):
     assert same(weights(student), pretrained)
 
 
+def test_a_pretrained_student_trains_with_dropout_on(pretrained_dir):
+    model, tok = seq2seq([], name_or_path=str(pretrained_dir))
+    assert not model.training  # from_pretrained returns eval mode; Lightning would keep it
+    student = Student(model, tok)
+    assert all(m.training for m in student.model.modules())
+
+
 def test_reinit_of_a_scratch_student_re_randomises_seeded():
     model, tok = scratch_t5(CORPUS, vocab_size=120, d_model=16, d_ff=32, num_layers=1, num_decoder_layers=1,
                             num_heads=2, d_kv=8)
