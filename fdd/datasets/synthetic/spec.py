@@ -1,0 +1,216 @@
+"""A problem's structure (`Spec`) and how it is drawn: fresh, extended (harder), or re-drawn with
+the same kinds and operations (similar).
+
+A story: a person holds a start quantity (a value with a unit); each step applies one operation of
+one kind (fdd.datasets.synthetic.kinds), possibly changing the unit or, for a comparison, the
+person the story follows; the question asks for the final quantity. Every value along the way is
+a positive integer ≤ MAX_VALUE, so answers are exact.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+from dataclasses import dataclass, field, replace
+
+from fdd.datasets.synthetic.kinds import KINDS, OPS_OF, TEMPLATES, Template, accepts, apply, sample
+from fdd.datasets.synthetic.vocab import CONTAINERS, NAMES, OBJECTS, TIME
+
+INTRO = [("{name} has {n} {unit}.", ("count", "money", "time")),
+         ("{name} starts with {n} {unit}.", ("count", "money", "time")),
+         ("There are {n} {unit} in {name}'s box.", ("object",)),
+         ("{name} owns {n} {unit}.", ("count",)),
+         ("{name} saves {n} {unit}.", ("money",)),
+         ("{name} works for {n} {unit}.", ("time",)),
+         ("{name} practices for {n} {unit}.", ("time",))]
+QUESTION = ["How many {unit} does {name} have now?", "How many {unit} are there in the end?",
+            "How many {unit} does {name} end up with?"]
+_ATTEMPTS = 400
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: str
+    op: str
+    template: int                 # index into kinds.TEMPLATES
+    args: tuple[int, ...]         # operands of `op` (a fraction's (a, b), a percent's (p, 100))
+    unit: str                     # the unit after the step
+    phrase: str = ""              # a fraction or part as written ("two thirds", "3/5", "half")
+    others: tuple[str, ...] = ()  # other people the sentence names; a comparison follows others[0]
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    obj: str                      # the story's object ("" if none is named)
+    start: int
+    unit: str
+    steps: tuple[Step, ...] = field(default_factory=tuple)
+    intro: int = 0
+    question: int = 0
+
+    def values(self) -> list[int]:
+        v = [self.start]
+        for s in self.steps:
+            v.append(apply(s.op, v[-1], s.args))
+        return v
+
+    def units(self) -> list[str]:
+        return [self.unit, *(s.unit for s in self.steps)]
+
+    def subjects(self) -> list[str]:
+        """Who the story follows before each step, and at the end."""
+        out = [self.name]
+        for s in self.steps:
+            out.append(s.others[0] if s.kind == "compare" else out[-1])
+        return out
+
+    @property
+    def answer(self) -> int:
+        return self.values()[-1]
+
+    @property
+    def signature(self) -> tuple[tuple[str, str], ...]:
+        """The kinds and operations, in order: what a similar problem keeps."""
+        return tuple((s.kind, s.op) for s in self.steps)
+
+
+def tags(spec: Spec) -> dict[str, str | int]:
+    """Diagnosis labels: `kind` = the kind of the first step (kept by harder variations, which add
+    steps after it, and by similar problems); `steps` = the number of steps."""
+    return {"kind": spec.steps[0].kind if spec.steps else "none", "steps": len(spec.steps)}
+
+
+@dataclass
+class _State:
+    value: int
+    unit: str
+    subject: str
+    obj: str
+
+
+def _start(rng: random.Random) -> tuple[int, str, str]:
+    """A start value and unit, and the story's object."""
+    obj = rng.choice(OBJECTS)
+    cls = rng.choices(["object", "container", "money", "time"], [5, 1, 2, 2])[0]
+    if cls == "object":
+        unit = obj
+        v = rng.randint(2, 60) if rng.random() < 0.5 else rng.randint(1, 10) * rng.choice([2, 3, 4, 5, 6, 10, 12])
+    elif cls == "container":
+        unit, v = rng.choice(CONTAINERS), rng.randint(2, 20)
+    elif cls == "money":
+        unit = "dollars"
+        v = rng.randint(5, 100) if rng.random() < 0.5 else rng.randint(1, 10) * rng.choice([4, 5, 10, 20])
+    else:
+        unit = rng.choice(TIME)
+        v = {"minutes": rng.randint(1, 12) * rng.choice([5, 10, 15, 30, 60]), "hours": rng.randint(1, 16),
+             "days": rng.randint(1, 14), "weeks": rng.randint(1, 8)}[unit]
+    return v, unit, obj
+
+
+@functools.cache
+def _templates(kind: str, unit: str) -> tuple[int, ...]:
+    return tuple(i for i, t in enumerate(TEMPLATES) if t.kind == kind and accepts(t, unit))
+
+
+def _step(rng: random.Random, st: _State, kind: str, op: str | None) -> Step | None:
+    """One step of `kind` (and `op`, if given) legal at the state, or None."""
+    temps = list(_templates(kind, st.unit))
+    rng.shuffle(temps)
+    if op is None and kind != "convert":  # an operation first, uniformly, then a sentence for it
+        ops = OPS_OF[kind][:]
+        rng.shuffle(ops)
+        temps.sort(key=lambda i: ops.index(TEMPLATES[i].op) if TEMPLATES[i].op in ops else len(ops))
+    for i in temps:
+        t = TEMPLATES[i]
+        got = sample(t, st.value, st.unit, rng, op)
+        if got is None:
+            continue
+        s_op, args, phrase, out = got
+        out = {"obj": st.obj, "same": st.unit}.get(out, out)
+        others: list[str] = []
+        for key in ("{other}", "{other2}"):
+            if key in t.text:
+                others.append(rng.choice([n for n in NAMES if n != st.subject and n not in others]))
+        return Step(kind, s_op, i, args, out, phrase, tuple(others))
+    return None
+
+
+def _advance(st: _State, s: Step) -> _State:
+    return _State(apply(s.op, st.value, s.args), s.unit, s.others[0] if s.kind == "compare" else st.subject, st.obj)
+
+
+def _realise(rng: random.Random, plan: list[tuple[str, str | None]], st: _State) -> list[Step] | None:
+    steps = []
+    for kind, op in plan:
+        s = _step(rng, st, kind, op)
+        if s is None:
+            return None
+        steps.append(s)
+        st = _advance(st, s)
+    return steps
+
+
+def _uses_obj(spec: Spec) -> bool:
+    return spec.unit == spec.obj or any(s.unit == spec.obj or "{obj}" in TEMPLATES[s.template].text
+                                        for s in spec.steps)
+
+
+def _intro_for(rng: random.Random, unit: str) -> int:
+    ok = [i for i, (_, ins) in enumerate(INTRO) if accepts(Template("", "", "", ins), unit)]
+    return rng.choice(ok)
+
+
+def _finish(spec: Spec) -> Spec:
+    return spec if _uses_obj(spec) else replace(spec, obj="")
+
+
+def draw(rng: random.Random, plan: list[tuple[str, str | None]], avoid: tuple[str, str] = ("", "")) -> Spec | None:
+    """A fresh story realising `plan` (kinds, and operations where given); names and objects
+    differ from `avoid` = (name, object) when possible. None if no attempt succeeds."""
+    for _ in range(_ATTEMPTS):
+        name = rng.choice([n for n in NAMES if n != avoid[0]])
+        v, unit, obj = _start(rng)
+        if obj == avoid[1]:
+            continue
+        steps = _realise(rng, plan, _State(v, unit, name, obj))
+        if steps is not None:
+            return _finish(Spec(name, obj, v, unit, tuple(steps), _intro_for(rng, unit),
+                                rng.randrange(len(QUESTION))))
+    return None
+
+
+def random_spec(rng: random.Random, steps: int) -> Spec:
+    """A story of `steps` steps, each of a kind drawn uniformly (re-drawn if it cannot be realised)."""
+    while True:
+        spec = draw(rng, [(rng.choice(KINDS), None) for _ in range(steps)])
+        if spec is not None:
+            return spec
+
+
+def extend(spec: Spec, rng: random.Random, more: int) -> Spec:
+    """A harder variation: the same story (person, object, start, sentences) with `more` steps of
+    uniformly drawn kinds added before the question."""
+    vals, units, subjects = spec.values(), spec.units(), spec.subjects()
+    obj = spec.obj or rng.choice(OBJECTS)
+    st = _State(vals[-1], units[-1], subjects[-1], obj)
+    for _ in range(_ATTEMPTS):
+        extra = _realise(rng, [(rng.choice(KINDS), None) for _ in range(more)], st)
+        if extra is not None:
+            break
+    else:  # a change step is always legal
+        extra = _realise(rng, [("change", None)] * more, st) or []
+    new = replace(spec, obj=obj, steps=spec.steps + tuple(extra), question=rng.randrange(len(QUESTION)))
+    return _finish(new)
+
+
+def similar(spec: Spec, rng: random.Random) -> Spec:
+    """A similar problem: the same kinds and operations in the same order, with a fresh person,
+    object, start, numbers and sentences. Falls back to the same numbers under new names if the
+    signature cannot be re-drawn (rare: it was realised once)."""
+    fresh = draw(rng, list(spec.signature), avoid=(spec.name, spec.obj))
+    if fresh is not None:
+        return fresh
+    rename = {spec.name: rng.choice([n for n in NAMES if n != spec.name])}
+    steps = tuple(replace(s, others=tuple(rename.get(o, o) for o in s.others)) for s in spec.steps)
+    return replace(spec, name=rename[spec.name], steps=steps, question=rng.randrange(len(QUESTION)))
