@@ -14,10 +14,11 @@ import math
 import random
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from fdd.answers import answers_match
+from fdd.checks import DEFAULT_CHECKS, rejection
 from fdd.problems import Problem
 from fdd.rationales import RationaleFormat
 
@@ -61,10 +62,13 @@ class Verified:
     rejected: Counter  # reason -> count
 
 
-def verify(candidates: Sequence[Problem], fmt: RationaleFormat, known: Iterable[str], decontaminator=None) -> Verified:
-    """Keep new problems whose rationale runs to a finite number (and agrees with a preset answer,
-    e.g. a self-consistency majority), that repeat no known question, and leak no evaluation
-    question. The executed result becomes the answer."""
+def verify(candidates: Sequence[Problem], fmt: RationaleFormat, known: Iterable[str], decontaminator=None,
+           parents: Mapping[str, Problem] | None = None, resolver=None,
+           checks: Sequence[str] = DEFAULT_CHECKS) -> Verified:
+    """Keep new problems whose rationale runs to a finite number (and agrees with a preset answer),
+    that pass the static checks (fdd/checks.py), repeat no known question and leak no evaluation
+    question; then, with a `resolver` (fdd/teachers/agreement.py, `teacher.verify=resolve`), only
+    those that independent solutions agree with. The agreed (else executed) result is the answer."""
     seen = {normalise_question(q) for q in known}
     results = fmt.answers([c.rationale or "" for c in candidates])
     kept, rejected = [], Counter()
@@ -74,6 +78,12 @@ def verify(candidates: Sequence[Problem], fmt: RationaleFormat, known: Iterable[
             continue
         if c.answer is not None and not answers_match(r.value, c.answer):
             rejected["disagree"] += 1
+            continue
+        parent = (parents or {}).get(c.parent_id) if c.parent_id else None
+        reason = rejection(c.question, c.rationale or "", r.value, parent.question if parent else None,
+                           fmt.name, checks)
+        if reason is not None:
+            rejected[reason] += 1
             continue
         key = normalise_question(c.question)
         if key in seen:
@@ -85,6 +95,15 @@ def verify(candidates: Sequence[Problem], fmt: RationaleFormat, known: Iterable[
         seen.add(key)
         c.answer = float(r.value)
         kept.append(c)
+    if resolver is not None and kept:
+        agreed = []
+        for c, res in zip(kept, resolver(kept)):
+            if res.reason is not None:
+                rejected[res.reason] += 1
+                continue
+            c.answer, c.rationale = res.answer, res.rationale
+            agreed.append(c)
+        kept = agreed
     return Verified(kept, rejected)
 
 

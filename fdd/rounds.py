@@ -9,24 +9,56 @@ from the next epoch on.
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import random
 import sys
 import time
 from collections import Counter
 from dataclasses import asdict
+from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
 
 from fdd import evaluate
+from fdd.checks import DEFAULT_CHECKS
 from fdd.datamodule import DistillData
 from fdd.feedback import plan, verify
 from fdd.problems import Problem
 from fdd.rationales import RationaleFormat
 from fdd.store import RunStore, fault_point
+from fdd.teachers.agreement import resolver_for
+from fdd.teachers.base import usage_delta
 
 log = logging.getLogger("fdd")
+
+
+def wait_for_commit(store: RunStore, k: int, poll_s: float = 0.5) -> None:
+    """Ranks > 0: wait until rank 0 has committed round k (a file barrier on state.json). Rank 0's
+    boundary can last far longer than a NCCL/gloo timeout (a Batch API job takes up to 24 h), so
+    the other ranks poll the run store instead of sitting in the broadcast; they give up when
+    rank 0's process is gone (its run.lock is free again)."""
+    while store.state()["committed"] < k:
+        if not _held(store.dir / "run.lock"):
+            raise RuntimeError(f"rank 0 stopped before committing round {k}; rerun to resume")
+        time.sleep(poll_s)
+
+
+def _held(lock: Path) -> bool:
+    """Whether some process holds the run dir's lock (fdd/store.py takes it on rank 0)."""
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing releases a lock we got
+    return False
 
 
 class RoundRunner(pl.Callback):
@@ -64,6 +96,7 @@ class RoundRunner(pl.Callback):
             self.end_round(trainer, student, k, training)
         else:
             trainer.save_checkpoint(str(self.store.checkpoint_path(k)))  # joins the collective; rank 0 writes
+            wait_for_commit(self.store, k)  # not in a collective: rank 0 may wait hours on the teacher
         if trainer.world_size > 1:  # every rank trains on the enlarged set from the next epoch on
             self.data.set_problems(trainer.strategy.broadcast(self.data.problems, src=0))
 
@@ -113,7 +146,11 @@ class RoundRunner(pl.Callback):
         usage = {key: (after[key] - before.get(key, 0)) if isinstance(after[key], int | float)
                  and not isinstance(after[key], bool) else after[key] for key in after}
         fault_point("augment", k)
-        checked = verify(new, self.fmt, [p.question for p in self.data.problems], self.decontaminator)
+        before = self.teacher.usage().as_dict()  # teacher.verify=resolve: its requests, counted apart
+        checked = verify(new, self.fmt, [p.question for p in self.data.problems], self.decontaminator,
+                         parents=by_id, resolver=resolver_for(self.teacher, self.fmt, k),
+                         checks=getattr(self.teacher, "checks", DEFAULT_CHECKS))
+        usage["verify"] = usage_delta(before, self.teacher.usage().as_dict())
         stats = {"pool": len(pool), "easy": len(easy), "hard": len(hard), "requested": len(new),
                  "added": len(checked.kept), "rejected": sum(checked.rejected.values()),
                  "rejected_by": dict(Counter(checked.rejected)), "teacher": usage,

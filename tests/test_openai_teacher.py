@@ -17,11 +17,13 @@ import time
 
 import pytest
 
+from fdd.feedback import verify
 from fdd.problems import Problem
 from fdd.rationales import eot_program, get_format
+from fdd.teachers.agreement import resolver_for
 from fdd.teachers.base import Teacher
 from fdd.teachers.cache import ResponseCache
-from fdd.teachers.openai_compat import OpenAITeacher, load_prompt, retry_after_seconds
+from fdd.teachers.openai_compat import OpenAITeacher, load_prompt
 from fdd.teachers.parse import (
     extract_code,
     extract_cot,
@@ -30,6 +32,7 @@ from fdd.teachers.parse import (
     extract_rationale,
     parse_problems,
 )
+from fdd.teachers.retries import TeacherStopped, retry_after_seconds
 from tests.conftest import ROOT, compose_cfg
 from tests.fake_openai_server import FakeOpenAIServer, default_responder, target_question
 
@@ -237,6 +240,66 @@ def test_preflight_errors(tmp_path, monkeypatch):
         assert "base_url" in msg
 
 
+def test_preflight_survives_a_flaky_server(tmp_path):
+    """20 % of requests fail (429, 500, too slow, malformed): the preflight retries like any request."""
+    with FakeOpenAIServer(fail_rate=0.2, slow_s=1.0, seed=3) as s:
+        for i in range(12):
+            make(s, tmp_path / str(i), timeout=0.3, max_retries=6).preflight()
+        assert s.counts["chat"] > 12  # some attempts failed and were retried ...
+        assert sum(s.counts[f] for f in ("fault_429", "fault_500", "fault_slow", "fault_malformed")) >= 1
+
+
+def test_preflight_fails_fast_on_a_refused_connection(tmp_path):
+    t = OpenAITeacher(model="m", base_url=f"http://127.0.0.1:{_free_port()}/v1", api_key="k", run_dir=str(tmp_path),
+                      max_retries=6, backoff_base_s=1.0)
+    t0 = time.monotonic()
+    msg = _preflight_error(t)
+    assert "cannot reach" in msg and "(connection refused)" in msg and time.monotonic() - t0 < 1.0  # no retries
+
+
+def test_preflight_stops_on_insufficient_quota(tmp_path):
+    with FakeOpenAIServer(quota=0) as s:
+        msg = _preflight_error(make(s, tmp_path))
+        assert "quota is exhausted" in msg and s.counts["chat"] == 1  # not retried as a rate limit
+
+
+# --- a teacher that stops working -----------------------------------------------------------------
+def test_quota_running_out_mid_call_stops_and_resumes_without_paying_twice(tmp_path):
+    ps = problems(20)
+    with FakeOpenAIServer(quota=7) as s:
+        t = make(s, tmp_path, concurrency=2)
+        with pytest.raises(TeacherStopped) as e:
+            t.annotate(ps)
+        assert "\n" not in str(e.value) and "insufficient_quota" in str(e.value) and "rerun" in str(e.value)
+        assert s.counts["fault_quota"] >= 1 and s.counts["served"] == 7
+        s.quota = None  # credit added
+        t2 = make(s, tmp_path, concurrency=2)
+        out = t2.annotate(ps)
+        assert run([r[0] for r in out]) == [p.answer for p in ps]
+        assert t2.usage().cached == 7 and t2.usage().requests == 13
+        assert max(s.served.values()) == 1  # no request was answered (paid for) twice
+
+
+@pytest.mark.parametrize("kw, expect", [({"api_key": "wrong-key"}, "rejected the API key (HTTP 401)"),
+                                        ({"model": "gone-model"}, "model 'gone-model' not found")])
+def test_key_or_model_failing_mid_run_stops(tmp_path, kw, expect):
+    with FakeOpenAIServer(api_key="test-key") as s:
+        t = make(s, tmp_path, **kw)
+        with pytest.raises(TeacherStopped, match=re.escape(expect)):
+            t.harder(problems(3), 1, 0)
+        assert s.counts["chat"] <= 3  # not retried
+
+
+def test_failure_rate_above_the_limit_stops_the_call(tmp_path):
+    ps = [Problem(id=f"f{i}", question=f"Ann has {i + 3} pens and gets 4 more {'[[500*9]]' if i < 3 else ''}. "
+                                        "How many pens?") for i in range(10)]
+    with FakeOpenAIServer() as s:
+        with pytest.raises(TeacherStopped, match=r"3 of 10 requests of teacher annotate failed.*max_failure_rate=0.2"):
+            make(s, tmp_path, max_retries=1).annotate(ps)
+        out = make(s, tmp_path / "b", max_retries=1, max_failure_rate=0.5).annotate(ps)
+        assert [bool(r) for r in out] == [False] * 3 + [True] * 7
+
+
 # --- budgets -------------------------------------------------------------------------------------
 def test_max_requests_budget(server, tmp_path, caplog):
     t = make(server, tmp_path, max_requests=3, concurrency=4)
@@ -259,15 +322,15 @@ def test_max_cost_budget(server, tmp_path):
     assert sum(1 for r in out if r) == u.requests
 
 
-# --- self-consistency ----------------------------------------------------------------------------
+# --- independent agreement (teacher.verify=resolve) -------------------------------------------
 def _sc_responder(prompt: str, index: int) -> str:
-    """New problems: 'steady' ones get consistent extra rationales, 'wobbly' ones do not, and
-    'outvoted' ones come with a wrong first rationale that the extra ones outvote."""
-    if "Make" not in prompt:  # a verification (annotate) request
+    """New problems: 'steady' ones get consistent solutions, 'wobbly' ones do not, and 'outvoted'
+    ones come with a wrong program that the solutions outvote."""
+    if "Make" not in prompt:  # a solve (annotate) request
         q = target_question(prompt)
         if "wobbly" in q:
-            return f"```python\nans = {100 + index}\n```"
-        return "```python\nans = 42\n```"
+            return f"```python\nans = 100 + {index}\n```"
+        return "```python\ncows = 40\nans = cows + 2\n```"
     return ("Problem 1:\nQuestion: The steady farmer has 40 cows and buys 2 more. How many cows?\n"
             "Program:\n```python\nans = 40 + 2\n```\n\n"
             "Problem 2:\nQuestion: The wobbly farmer has 40 cows and buys 2 more. How many cows?\n"
@@ -276,17 +339,47 @@ def _sc_responder(prompt: str, index: int) -> str:
             "Program:\n```python\nans = 40 + 3\n```")
 
 
-def test_verify_samples_majority(tmp_path):
+@pytest.mark.parametrize("k", [1, 3])
+def test_resolve_votes_and_labels(tmp_path, k):
     with FakeOpenAIServer(responder=_sc_responder) as s:
-        t = make(s, tmp_path, verify_samples=3)
+        t = make(s, tmp_path, verify_samples=k)
+        assert t.verify == "resolve"  # the default for LLM teachers
         (fam,) = t.harder(problems(1), 3, 0)
-        assert [c.question.split()[1] for c in fam] == ["steady", "outvoted"]
-        assert [c.answer for c in fam] == [42.0, 42.0]
-        assert fam[1].rationale == "ans = 42"  # the first rationale lost the vote: replaced
-        assert t.usage().requests == 1 + 3  # one harder request, then one verification request per problem
-        t2 = make(s, tmp_path, verify_samples=1)
-        (plain,) = t2.harder(problems(1), 3, 0)
-        assert len(plain) == 3 and all(c.answer is None for c in plain)
+        assert len(fam) == 3 and all(c.answer is None for c in fam)  # generation alone labels nothing
+        fmt = get_format("pot")
+        checked = verify(fam, fmt, [], resolver=resolver_for(t, fmt, 0))
+        u = t.usage()
+        assert u.requests == 1 + 3 and s.counts["chat"] == 4  # one request (n=k) per new problem
+        names = [c.question.split()[1] for c in checked.kept]
+        if k == 1:  # the solution must agree with the program
+            assert names == ["steady"] and dict(checked.rejected) == {"disagree": 2}
+        else:  # a majority of the program's and 3 solutions' answers (3 of 4)
+            assert names == ["steady", "outvoted"] and dict(checked.rejected) == {"disagree": 1}
+            assert checked.kept[1].rationale == "cows = 40\nans = cows + 2"  # the program lost: replaced
+        assert all(c.answer == 42.0 for c in checked.kept)
+        again = make(s, tmp_path, verify_samples=k)  # a resumed run: all from the cache
+        (fam2,) = again.harder(problems(1), 3, 0)
+        verify(fam2, fmt, [], resolver=resolver_for(again, fmt, 0))
+        assert again.usage().requests == 0 and again.usage().cached == 4 and s.counts["chat"] == 4
+
+
+def test_verify_none_keeps_the_bare_behaviour(tmp_path):
+    with FakeOpenAIServer(responder=_sc_responder) as s:
+        t = make(s, tmp_path, verify="none")
+        (fam,) = t.harder(problems(1), 3, 0)
+        fmt = get_format("pot")
+        assert resolver_for(t, fmt, 0) is None
+        checked = verify(fam, fmt, [], resolver=resolver_for(t, fmt, 0))
+        assert [c.answer for c in checked.kept] == [42.0, 42.0, 43.0] and s.counts["chat"] == 1
+
+
+def test_resolve_counts_unanswered_as_unverified(tmp_path):
+    with FakeOpenAIServer(responder=lambda p, i: "no code here" if "Make" not in p else _sc_responder(p, i)) as s:
+        t = make(s, tmp_path)
+        (fam,) = t.harder(problems(1), 3, 0)
+        fmt = get_format("pot")
+        checked = verify(fam, fmt, [], resolver=resolver_for(t, fmt, 0))
+        assert checked.kept == [] and dict(checked.rejected) == {"unverified": 3}
 
 
 # --- Batch API -----------------------------------------------------------------------------------
@@ -309,6 +402,27 @@ def test_batch_api_and_reattach(tmp_path):
         assert t3.annotate(ps) == out and t3.usage().cached == 5 and s.counts["batches"] == 1
 
 
+def test_batch_crash_between_create_and_record_does_not_pay_twice(tmp_path, monkeypatch):
+    class Crash(Exception):
+        pass
+
+    def crash(self, batch_id):
+        raise Crash(batch_id)
+
+    with FakeOpenAIServer() as s:
+        ps = problems(4)
+        t1 = make(s, tmp_path, batch_api=True, batch_poll_s=0.02)
+        monkeypatch.setattr(OpenAITeacher, "_after_create", crash)
+        with pytest.raises(Crash):
+            t1.annotate(ps)
+        assert s.counts["batches"] == 1
+        monkeypatch.undo()
+        t2 = make(s, tmp_path, batch_api=True, batch_poll_s=0.02)
+        out = t2.annotate(ps)
+        assert s.counts["batches"] == 1 and s.counts["batch_list"] >= 1  # found again by its metadata
+        assert s.counts["batch_items"] == 4 and run([r[0] for r in out]) == [p.answer for p in ps]
+
+
 # --- configs -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["openai", "gpt_35_turbo", "gpt_4o_mini", "vllm"])
 def test_teacher_configs_instantiate(name, tmp_path):
@@ -320,7 +434,7 @@ def test_teacher_configs_instantiate(name, tmp_path):
     if name == "gpt_35_turbo":
         assert t.model.startswith("gpt-3.5") and t.price_prompt > 0
     if name == "vllm":
-        assert t.base_url == "http://localhost:8000/v1" and t._key()
+        assert t.base_url == "http://localhost:8000/v1" and t.api_key_value()
 
 
 def test_prompts_are_packaged_and_overridable(tmp_path):
@@ -421,6 +535,18 @@ def test_eot_answers_and_safety():
     program = eot_program("open = 3\nans = open * 2")
     assert "open" not in program and "Symbol('s1')" in program  # user names never reach the program
     assert run([program]) == [6.0]
+
+
+def test_indented_fence_in_a_markdown_list_parses():
+    reply = ("Sure! Here is how to solve it:\n\n1. Count the apples:\n   ```python\n   apples = 3\n"
+             "   more = 4\n   ans = apples + more\n   ```\n2. The answer is 7.\n")
+    assert extract_pot(reply) == "apples = 3\nmore = 4\nans = apples + more"
+    several = ("Problem 1:\n1. Question: Tom has 3 apples and buys 4 more. How many apples now?\n2. Program:\n"
+               "   ```python\n   a = 3\n   ans = a + 4\n   ```\n\nProblem 2:\n- Question: Ann has 5 pens and "
+               "gets 2 more. How many pens?\n- Program:\n    ```python\n    p = 5\n    ans = p + 2\n    ```")
+    assert parse_problems(several, "pot") == [
+        ("Tom has 3 apples and buys 4 more. How many apples now?", "a = 3\nans = a + 4"),
+        ("Ann has 5 pens and gets 2 more. How many pens?", "p = 5\nans = p + 2")]
 
 
 def test_extract_code_prefers_valid_fences():
