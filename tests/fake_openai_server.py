@@ -16,7 +16,7 @@ Like the real API, quirks included: error bodies have OpenAI's shape (`{"error":
 are spent, which is not a rate limit and never clears by waiting); `fail_rate` makes a seeded
 share of chat requests fail at random (429, 500, too slow, malformed body) for flaky-server
 tests; batches keep their `metadata` and can be listed (`GET /v1/batches`). `served` counts the
-successful completions of each distinct request body, so tests can prove nothing was paid twice.
+successful completions of each distinct request (n and prompt), so tests can prove nothing was paid twice.
 `faulty_responder` (below) is a teacher that writes subtly wrong programs for a share of the new
 problems but solves correctly when asked to solve; `true_answer` is the answer of any question
 in its world (the sum of the question's numbers).
@@ -258,7 +258,7 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "malformed":
             fake.count("fault_malformed")
             return self._send(200, b'{"id": "chatcmpl-x", "choices": [{"mess')
-        fake.serve(raw)
+        fake.serve(req, prompt)
         self._send(200, fake.completion(req, prompt))
 
 
@@ -293,7 +293,7 @@ class FakeOpenAIServer:
         self.hold_batches = False
         self.quota = quota  # successful chat completions left before 429 insufficient_quota (None: no limit)
         self.fail_rate, self._rng = fail_rate, random.Random(seed)
-        self.served: Counter = Counter()  # request body digest -> successful completions
+        self.served: Counter = Counter()  # "n=<n> <prompt>" -> successful completions
         self.counts: Counter = Counter()
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict] = {}
@@ -334,10 +334,10 @@ class FakeOpenAIServer:
         with self._lock:
             self.counts[what] += 1
 
-    def serve(self, raw: bytes) -> None:
+    def serve(self, req: dict, prompt: str) -> None:
         with self._lock:
             self.counts["served"] += 1
-            self.served[hashlib.sha256(raw).hexdigest()] += 1
+            self.served[f"n={req.get('n') or 1} {prompt}"] += 1
 
     def fault_for(self, raw: bytes, prompt: str) -> str | None:
         """The fault this attempt of this exact request gets, if any."""

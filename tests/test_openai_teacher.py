@@ -277,7 +277,7 @@ def test_quota_running_out_mid_call_stops_and_resumes_without_paying_twice(tmp_p
         out = t2.annotate(ps)
         assert run([r[0] for r in out]) == [p.answer for p in ps]
         assert t2.usage().cached == 7 and t2.usage().requests == 13
-        assert max(s.served.values()) == 1  # no request was answered (paid for) twice
+        assert max(s.served.values()) == 1 and len(s.served) == 20  # none answered (paid for) twice
 
 
 @pytest.mark.parametrize("kw, expect", [({"api_key": "wrong-key"}, "rejected the API key (HTTP 401)"),
