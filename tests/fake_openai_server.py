@@ -103,17 +103,22 @@ def _wrong_program(numbers: list[str], how: float) -> str:
     return "\n".join([*lines, f"ans = {' + '.join(names)}"])
 
 
-def faulty_responder(wrong: float = 0.3, literal: float = 0.0, near_copy: float = 0.0,
-                     indented: float = 0.2) -> Responder:
+def faulty_responder(wrong: float = 0.3, literal: float = 0.0, near_copy: float = 0.0, unfit: float = 0.0,
+                     indented: float = 0.2, solve_wrong: float = 0.0) -> Responder:
     """A teacher like a real LLM: for a `wrong` share of the new problems it writes, the program is
     subtly wrong (a step dropped, a number changed); a `literal` share hard-codes `ans = N` (the
-    right N); a `near_copy` share of similar problems repeats the parent with a cosmetic change;
+    right N); a `near_copy` share of similar problems repeats the parent with a cosmetic change; an
+    `unfit` share subtracts where it should add, giving a negative count;
     an `indented` share of replies puts each program in a markdown list item with an indented
-    fence. Asked to solve (the annotate prompt) it is always right."""
+    fence. Asked to solve (the annotate prompt) it is right, except for a `solve_wrong` share of
+    its answers (each choice drawn apart), which slip the same ways."""
 
     def respond(prompt: str, index: int) -> str:
         m = re.search(r"Make (\d+) new problems? that (?:are|is) (\w+)", prompt)
         if not m:
+            q = target_question(prompt)
+            if _draw("solve", q, index) < solve_wrong:
+                return f"```python\n{_wrong_program(_numbers(q), _draw('solve-how', q, index))}\n```"
             return default_responder(prompt, index)
         parent = target_question(prompt)
         text = default_responder(prompt, index)
@@ -127,7 +132,9 @@ def faulty_responder(wrong: float = 0.3, literal: float = 0.0, near_copy: float 
                 program = _program(nums)
             elif r < near_copy + literal:
                 program = f"ans = {true_answer(q):g}"
-            elif r < near_copy + literal + wrong:
+            elif r < near_copy + literal + unfit:
+                program = _program(nums).replace(" + ", " - ")
+            elif r < near_copy + literal + unfit + wrong:
                 program = _wrong_program(nums, _draw("how", q))
             else:
                 program = _program(nums)
