@@ -36,7 +36,8 @@ from fdd.rationales import get_format  # noqa: E402
 from fdd.teachers.agreement import resolver_for  # noqa: E402
 from fdd.teachers.openai_compat import OpenAITeacher  # noqa: E402
 from fdd.teachers.parse import parse_problems  # noqa: E402
-from tests.fake_openai_server import FakeOpenAIServer, faulty_responder, true_answer  # noqa: E402
+from tests.fake_openai_server import FakeOpenAIServer  # noqa: E402
+from tests.faulty_teacher import faulty_responder, true_answer  # noqa: E402
 
 PRICES = {"price_per_1k_prompt": 0.00015, "price_per_1k_completion": 0.0006}  # gpt-4o-mini
 MODES = [("none", 1), ("resolve", 1), ("resolve", 3)]

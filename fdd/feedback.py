@@ -66,8 +66,8 @@ def verify(candidates: Sequence[Problem], fmt: RationaleFormat, known: Iterable[
            parents: Mapping[str, Problem] | None = None, resolver=None,
            checks: Sequence[str] = DEFAULT_CHECKS) -> Verified:
     """Keep new problems whose rationale runs to a finite number (and agrees with a preset answer),
-    that pass the static checks (fdd/checks.py), repeat no known question and leak no evaluation
-    question; then, with a `resolver` (fdd/teachers/agreement.py, `teacher.verify=resolve`), only
+    that repeat no known question, leak no evaluation question and pass the static checks
+    (fdd/checks.py); then, with a `resolver` (fdd/teachers/agreement.py, `teacher.verify=resolve`), only
     those that independent solutions agree with. The agreed (else executed) result is the answer."""
     seen = {normalise_question(q) for q in known}
     results = fmt.answers([c.rationale or "" for c in candidates])
@@ -79,18 +79,18 @@ def verify(candidates: Sequence[Problem], fmt: RationaleFormat, known: Iterable[
         if c.answer is not None and not answers_match(r.value, c.answer):
             rejected["disagree"] += 1
             continue
-        parent = (parents or {}).get(c.parent_id) if c.parent_id else None
-        reason = rejection(c.question, c.rationale or "", r.value, parent.question if parent else None,
-                           fmt.name, checks)
-        if reason is not None:
-            rejected[reason] += 1
-            continue
         key = normalise_question(c.question)
         if key in seen:
             rejected["duplicate"] += 1
             continue
         if decontaminator is not None and decontaminator.check(c.question):
             rejected["contaminated"] += 1
+            continue
+        parent = (parents or {}).get(c.parent_id) if c.parent_id else None
+        reason = rejection(c.question, c.rationale or "", r.value, parent.question if parent else None,
+                           fmt.name, checks)
+        if reason is not None:
+            rejected[reason] += 1
             continue
         seen.add(key)
         c.answer = float(r.value)

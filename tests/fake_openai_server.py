@@ -17,9 +17,7 @@ are spent, which is not a rate limit and never clears by waiting); `fail_rate` m
 share of chat requests fail at random (429, 500, too slow, malformed body) for flaky-server
 tests; batches keep their `metadata` and can be listed (`GET /v1/batches`). `served` counts the
 successful completions of each distinct request (n and prompt), so tests can prove nothing was paid twice.
-`faulty_responder` (below) is a teacher that writes subtly wrong programs for a share of the new
-problems but solves correctly when asked to solve; `true_answer` is the answer of any question
-in its world (the sum of the question's numbers).
+A teacher that is often wrong lives in tests/faulty_teacher.py.
 """
 
 from __future__ import annotations
@@ -39,11 +37,6 @@ Responder = Callable[[str, int], str]
 _MARKER = re.compile(r"\[\[(429|500|slow|malformed|prose)(?:\*(\d+))?\]\]")
 _LATENCY = re.compile(r"\[\[latency=([\d.]+)\]\]")
 _ANY_MARKER = re.compile(r"\[\[[^\]]*\]\]")
-
-
-def true_answer(question: str) -> float:
-    """The right answer of a question in the fake teachers' world: the sum of its numbers."""
-    return float(sum(float(x) for x in _numbers(question)))
 
 
 def _numbers(text: str) -> list[str]:
@@ -86,66 +79,6 @@ def default_responder(prompt: str, index: int) -> str:
             q = re.sub(r"\d+(?:\.\d+)?", lambda _m: next(it), base)  # noqa: B023 (used at once)
         parts.append(f"Problem {i}:\nQuestion: {q}\nProgram:\n```python\n{_program(nums)}\n```")
     return "\n\n".join(parts)
-
-
-def _draw(*key: object) -> float:
-    """A uniform draw in [0, 1) fixed by `key` (same reply to the same request, under concurrency)."""
-    return int(hashlib.sha256(repr(key).encode()).hexdigest()[:8], 16) / 16 ** 8
-
-
-def _wrong_program(numbers: list[str], how: float) -> str:
-    """A subtly wrong program for these numbers: a step dropped, or a number changed."""
-    names = [f"q{i}" for i in range(len(numbers))]
-    lines = [f"{n} = {v}" for n, v in zip(names, numbers)]
-    if how < 0.5 and len(names) > 1:
-        return "\n".join([*lines, f"ans = {' + '.join(names[:-1])}"])  # the last step is dropped
-    lines[0] = f"q0 = {float(numbers[0]) + 1 + int(how * 10) % 4:g}"  # a number copied wrong
-    return "\n".join([*lines, f"ans = {' + '.join(names)}"])
-
-
-def faulty_responder(wrong: float = 0.3, literal: float = 0.0, near_copy: float = 0.0, unfit: float = 0.0,
-                     indented: float = 0.2, solve_wrong: float = 0.0) -> Responder:
-    """A teacher like a real LLM: for a `wrong` share of the new problems it writes, the program is
-    subtly wrong (a step dropped, a number changed); a `literal` share hard-codes `ans = N` (the
-    right N); a `near_copy` share of similar problems repeats the parent with a cosmetic change; an
-    `unfit` share subtracts where it should add, giving a negative count;
-    an `indented` share of replies puts each program in a markdown list item with an indented
-    fence. Asked to solve (the annotate prompt) it is right, except for a `solve_wrong` share of
-    its answers (each choice drawn apart), which slip the same ways."""
-
-    def respond(prompt: str, index: int) -> str:
-        m = re.search(r"Make (\d+) new problems? that (?:are|is) (\w+)", prompt)
-        if not m:
-            q = target_question(prompt)
-            if _draw("solve", q, index) < solve_wrong:
-                return f"```python\n{_wrong_program(_numbers(q), _draw('solve-how', q, index))}\n```"
-            return default_responder(prompt, index)
-        parent = target_question(prompt)
-        text = default_responder(prompt, index)
-        parts = []
-        for i, chunk in enumerate(re.split(r"\n\n(?=Problem \d+:)", text)):
-            q = re.search(r"Question: (.*)\n", chunk).group(1)
-            nums = _numbers(q)
-            r = _draw(parent, q, index, i)
-            if r < near_copy and m.group(2).lower().startswith("similar"):
-                q, nums = f"{_ANY_MARKER.sub('', parent).strip()} Show your work.", _numbers(parent)
-                program = _program(nums)
-            elif r < near_copy + literal:
-                program = f"ans = {true_answer(q):g}"
-            elif r < near_copy + literal + unfit:
-                program = _program(nums).replace(" + ", " - ")
-            elif r < near_copy + literal + unfit + wrong:
-                program = _wrong_program(nums, _draw("how", q))
-            else:
-                program = _program(nums)
-            if _draw("indent", q, index) < indented:
-                body = "\n".join("   " + line for line in ["```python", *program.split("\n"), "```"])
-                parts.append(f"Problem {i + 1}:\n1. Question: {q}\n2. Program:\n{body}")
-            else:
-                parts.append(f"Problem {i + 1}:\nQuestion: {q}\nProgram:\n```python\n{program}\n```")
-        return "\n\n".join(parts)
-
-    return respond
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -10,7 +10,8 @@ from fdd.problems import read_problems
 from fdd.rationales import get_format
 from fdd.teachers.parse import parse_problems
 from tests.conftest import TINY, run_cli, run_pipeline
-from tests.fake_openai_server import FakeOpenAIServer, faulty_responder, true_answer
+from tests.fake_openai_server import FakeOpenAIServer
+from tests.faulty_teacher import faulty_responder, true_answer
 
 FAULTS = ["[[429]]", "[[500]]", "[[slow]]", "[[malformed]]", "[[prose]]"]
 

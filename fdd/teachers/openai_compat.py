@@ -45,6 +45,7 @@ from fdd.teachers.base import Usage
 from fdd.teachers.batch import BatchAPI
 from fdd.teachers.cache import ResponseCache, request_key
 from fdd.teachers.retries import Backoff, Malformed, TeacherStopped, fatal, one_line
+from fdd.teachers.templates import TASKS, load_prompt, render_prompt
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -55,32 +56,7 @@ try:
 except ImportError:
     _HAS_AIOHTTP = False
 
-PROMPTS_DIR = Path(__file__).with_name("prompts")
-TASKS = ("annotate", "harder", "similar")
 VERIFY = ("resolve", "none")
-
-
-# --- prompts ----------------------------------------------------------------------------------
-def load_prompt(fmt: str, task: str, prompts_dir: str | os.PathLike | None = None) -> str:
-    """The template for `task` in rationale format `fmt`: `<prompts_dir>/<fmt>/<task>.txt`, else
-    `<prompts_dir>/<task>.txt`, else the packaged one (so a user may override a single file)."""
-    candidates = [] if prompts_dir is None else [Path(prompts_dir) / fmt / f"{task}.txt",
-                                                 Path(prompts_dir) / f"{task}.txt"]
-    candidates.append(PROMPTS_DIR / fmt / f"{task}.txt")
-    for path in candidates:
-        if path.is_file():
-            text = path.read_text(encoding="utf-8")
-            if "{question}" not in text:
-                raise ValueError(f"prompt {path} has no {{question}} placeholder")
-            return text
-    raise FileNotFoundError(f"no {task} prompt for rationale format {fmt!r} (looked in {', '.join(map(str, candidates))})")
-
-
-def render_prompt(template: str, **values: object) -> str:
-    """Fill `{name}` placeholders by plain replacement, so braces in few-shot code need no escaping."""
-    for name, value in values.items():
-        template = template.replace("{" + name + "}", str(value))
-    return template.strip() + "\n"
 
 
 def _normalise(question: str) -> str:
@@ -299,7 +275,10 @@ class OpenAITeacher(BatchAPI):
         client = self.client()
         try:
             if self.batch_api:
-                await self._batch_prefetch(client, jobs)
+                try:
+                    await self._batch_prefetch(client, jobs)
+                except openai.APIStatusError as e:  # quota / key / model: one line, like a chat request
+                    raise fatal(e, self.url, self.model, self.api_key_env) or e from None
             sem = asyncio.Semaphore(self.concurrency)
             with tqdm(total=len(jobs), desc=desc, unit="req", disable=None, dynamic_ncols=True) as bar:
                 async def one(job: _Job) -> list[str]:
