@@ -83,7 +83,7 @@ def fatal(e: BaseException, url: str, model: str, key_env: str | None) -> Teache
     tail = "committed rounds are kept; rerun the same command to resume"
     if e.status_code == 429 and error_code(e) == "insufficient_quota":
         return TeacherStopped(f"teacher: {url} says the quota is exhausted (HTTP 429 insufficient_quota): "
-                              f"add credit, then rerun; {tail}")
+                              f"add credit; {tail}")
     if e.status_code in (401, 403):
         where = f"${key_env} / teacher.api_key" if key_env else "teacher.api_key"
         return TeacherStopped(f"teacher: {url} rejected the API key (HTTP {e.status_code}): check {where} "
