@@ -241,13 +241,13 @@ def test_batch_crash_between_create_and_record_does_not_pay_twice(tmp_path, monk
     class Crash(Exception):
         pass
 
-    def crash(self, batch_id):
+    def crash(self, record, batch_id):  # the process dies right after the server created the batch
         raise Crash(batch_id)
 
     with FakeOpenAIServer() as s:
         ps = problems(4)
         t1 = make(s, tmp_path, batch_api=True, batch_poll_s=0.02)
-        monkeypatch.setattr(OpenAITeacher, "_after_create", crash)
+        monkeypatch.setattr(ResponseCache, "bind_batch", crash)
         with pytest.raises(Crash):
             t1.annotate(ps)
         assert s.counts["batches"] == 1

@@ -91,13 +91,9 @@ class BatchAPI:
         b = await self._backoff.run(lambda: client.batches.create(
             input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h",
             metadata={INTENT_KEY: digest}))
-        self._after_create(b.id)
         self.cache.bind_batch(record, b.id)
         log.info("teacher: submitted batch %s (%d requests)", b.id, len(items))
         return b.id
-
-    def _after_create(self, batch_id: str) -> None:
-        """Nothing; tests put a simulated crash here (between creating a batch and recording it)."""
 
     async def _await_batches(self, client: openai.AsyncOpenAI, pending: dict[str, list[str]]) -> None:
         import asyncio
