@@ -42,6 +42,13 @@ def error_code(e: BaseException) -> str | None:
     return getattr(e, "code", None)
 
 
+def out_of_quota(e: BaseException) -> bool:
+    """OpenAI's exhausted quota: HTTP 429 whose error code (or, from some proxies, type) is
+    `insufficient_quota`."""
+    return isinstance(e, openai.APIStatusError) and e.status_code == 429 and "insufficient_quota" in (
+        error_code(e), getattr(e, "type", None))
+
+
 def retry_after_seconds(headers: Any) -> float | None:
     """Seconds the server asked us to wait: `retry-after-ms`, or `Retry-After` as seconds or an HTTP date."""
     if headers is None:
@@ -68,7 +75,7 @@ def retry_after_seconds(headers: Any) -> float | None:
 
 def retryable(e: BaseException) -> bool:
     if isinstance(e, openai.APIStatusError):
-        if e.status_code == 429 and error_code(e) == "insufficient_quota":
+        if out_of_quota(e):
             return False
         return e.status_code in (408, 409, 429) or e.status_code >= 500
     return isinstance(e, openai.APIConnectionError | openai.APIResponseValidationError | json.JSONDecodeError
@@ -81,7 +88,7 @@ def fatal(e: BaseException, url: str, model: str, key_env: str | None) -> Teache
         return None
     body = one_line(getattr(e, "message", e), 160)
     tail = "committed rounds are kept; rerun the same command to resume"
-    if e.status_code == 429 and error_code(e) == "insufficient_quota":
+    if out_of_quota(e):
         return TeacherStopped(f"teacher: {url} says the quota is exhausted (HTTP 429 insufficient_quota): "
                               f"add credit; {tail}")
     if e.status_code in (401, 403):
