@@ -15,10 +15,11 @@ import math
 import random
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from fdd.answers import answers_match
+from fdd.checks import DEFAULT_CHECKS, rejection
 from fdd.problems import Problem
 from fdd.rationales import RationaleFormat
 from fdd.verdicts import branches
@@ -73,10 +74,13 @@ class Verified:
     rejected: Counter  # reason -> count
 
 
-def verify(candidates: Sequence[Problem], fmt: RationaleFormat, known: Iterable[str], decontaminator=None) -> Verified:
-    """Keep new problems whose rationale runs to a finite number (and agrees with a preset answer,
-    e.g. a self-consistency majority), that repeat no known question, and leak no evaluation
-    question. The executed result becomes the answer."""
+def verify(candidates: Sequence[Problem], fmt: RationaleFormat, known: Iterable[str], decontaminator=None,
+           parents: Mapping[str, Problem] | None = None, resolver=None,
+           checks: Sequence[str] = DEFAULT_CHECKS) -> Verified:
+    """Keep new problems whose rationale runs to a finite number (and agrees with a preset answer),
+    that repeat no known question, leak no evaluation question and pass the static checks
+    (fdd/checks.py); then, with a `resolver` (fdd/teachers/agreement.py, `teacher.verify=resolve`), only
+    those that independent solutions agree with. The agreed (else executed) result is the answer."""
     seen = {normalise_question(q) for q in known}
     results = fmt.answers([c.rationale or "" for c in candidates])
     kept, rejected = [], Counter()
@@ -94,9 +98,24 @@ def verify(candidates: Sequence[Problem], fmt: RationaleFormat, known: Iterable[
         if decontaminator is not None and decontaminator.check(c.question):
             rejected["contaminated"] += 1
             continue
+        parent = (parents or {}).get(c.parent_id) if c.parent_id else None
+        reason = rejection(c.question, c.rationale or "", r.value, parent.question if parent else None,
+                           fmt.name, checks)
+        if reason is not None:
+            rejected[reason] += 1
+            continue
         seen.add(key)
         c.answer = float(r.value)
         kept.append(c)
+    if resolver is not None and kept:
+        agreed = []
+        for c, res in zip(kept, resolver(kept)):
+            if res.reason is not None:
+                rejected[res.reason] += 1
+                continue
+            c.answer, c.rationale = res.answer, res.rationale
+            agreed.append(c)
+        kept = agreed
     return Verified(kept, rejected)
 
 

@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from fdd import datasets, feedback, tokenization, verdicts
 from fdd.datamodule import DistillData
-from fdd.problems import Problem, read_problems
+from fdd.problems import Problem
 from fdd.rationales import get_format
 from fdd.rounds import RoundRunner
 from fdd.store import RunStore, fault_point
@@ -302,13 +302,6 @@ def load_weights(student, path: Path) -> None:
     student.on_load_checkpoint(state)  # the round's training report (fdd/student.py)
 
 
-def _stage(store: RunStore, data: DistillData, runner: RoundRunner, k: int) -> None:
-    """Point the datamodule and runner at round k's committed training set and frontier."""
-    data.set_problems(store.load_train(k))
-    added = store.round_dir(k - 1) / "added.jsonl"
-    runner.frontier = read_problems(added) if k > 0 and added.exists() else []
-
-
 def resume_round(store: RunStore, student, data: DistillData, runner: RoundRunner, k: int,
                  device: torch.device | str = "cpu") -> None:
     """Finish the boundary of round k from its trained-weights checkpoint (no retraining), generating
@@ -316,14 +309,14 @@ def resume_round(store: RunStore, student, data: DistillData, runner: RoundRunne
     log.info("resuming: round %d was trained; redoing its evaluation and augmentation on %s", k, device)
     load_weights(student, store.checkpoint_path(k))
     student.to(device)
-    _stage(store, data, runner, k)
+    runner.stage(k)
     runner.end_round(None, student, k)
 
 
 def fit(cfg: DictConfig, store: RunStore, student, data: DistillData, runner: RoundRunner, k0: int,
         logger=False) -> None:
     """Train rounds k0..rounds; the RoundRunner commits each round as it ends."""
-    _stage(store, data, runner, k0)
+    runner.stage(k0)
     student.epochs_per_round = round_epochs(cfg)  # sizes the per-round lr schedule
     if k0 > 0:
         log.info("resuming from round %d (rounds 0-%d are committed)", k0, k0 - 1)

@@ -4,7 +4,7 @@ A format is selected by name (`rationale=pot|cot|eot`). Every format turns a bat
 texts (teacher-written or student-generated) into numeric answers, so evaluation and verification
 share one code path:
 
-- `pot` (Program-of-Thought): a Python program, executed in the sandbox (fdd.execution).
+- `pot` (Program-of-Thought): a Python program, executed in the sandbox (fdd.sandbox).
 - `cot` (Chain-of-Thought): worked text ending in "The answer is X."; X is read (fdd.answers),
   nothing runs.
 - `eot` (Equation-of-Thought): a system of equations, one per line (`x = 12 + 5`, `2 * y = x`),
@@ -42,7 +42,7 @@ class RationaleFormat:
 
 
 class PoT(RationaleFormat):
-    """Program-of-Thought: a Python program; its `ans` (see fdd.execution) is the answer."""
+    """Program-of-Thought: a Python program; its `ans` (see fdd.sandbox) is the answer."""
 
     name = "pot"
 

@@ -14,6 +14,7 @@ each rank generated.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -28,15 +29,44 @@ import lightning.pytorch as pl
 import torch
 
 from fdd import evaluate
+from fdd.checks import DEFAULT_CHECKS
 from fdd.datamodule import DistillData
 from fdd.diagnosis import accuracy_by_tag, counts_by_tag, inherit_tags
 from fdd.feedback import plan, verify
-from fdd.problems import Problem
+from fdd.problems import Problem, read_problems
 from fdd.rationales import RationaleFormat
 from fdd.store import RunStore, fault_point
+from fdd.teachers.agreement import resolver_for
+from fdd.teachers.base import usage_delta
 from fdd.verdicts import label, sampling
 
 log = logging.getLogger("fdd")
+
+
+def wait_for_commit(store: RunStore, k: int, poll_s: float = 0.5) -> None:
+    """Ranks > 0: wait until rank 0 has committed round k (a file barrier on state.json). Rank 0's
+    teacher work can last far longer than a NCCL/gloo timeout (a Batch API job takes up to 24 h), so
+    the other ranks poll the run store instead of sitting in a collective; they give up when rank
+    0's process is gone (its run.lock is free again)."""
+    while store.state()["committed"] < k:
+        if not _held(store.dir / "run.lock"):
+            raise RuntimeError(f"rank 0 stopped before committing round {k}; rerun to resume")
+        time.sleep(poll_s)
+
+
+def _held(lock: Path) -> bool:
+    """Whether some process holds the run dir's lock (fdd/store.py takes it on rank 0)."""
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing releases a lock we got
+    return False
 
 
 class RoundRunner(pl.Callback):
@@ -78,9 +108,9 @@ class RoundRunner(pl.Callback):
             trainer.strategy.barrier("fdd.trained")  # the checkpoint is in place for every rank
         student.load_unsharded(self.store.checkpoint_path(k))  # trainer=fsdp only: a full copy per rank
         self.end_round(trainer, student, k, training)  # every rank generates; rank 0 augments and commits
-        if trainer.world_size > 1:  # every rank trains on the enlarged set from the next epoch on
-            problems, self.frontier = trainer.strategy.broadcast((self.data.problems, self.frontier), src=0)
-            self.data.set_problems(problems)
+        if not trainer.is_global_zero and k < self.rounds:  # the enlarged set, as rank 0 committed it
+            wait_for_commit(self.store, k)
+            self.stage(k + 1)
 
     def on_exception(self, trainer: pl.Trainer, student, exception: BaseException) -> None:
         if isinstance(exception, KeyboardInterrupt):
@@ -118,6 +148,12 @@ class RoundRunner(pl.Callback):
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(self.seed * 1000 + 500 + k)
             return self._solve(trainer, student, pool, "feedback", samples=samples, temperature=temperature)
+
+    def stage(self, k: int) -> None:
+        """Serve round k's committed training set, with last round's additions as the frontier."""
+        self.data.set_problems(self.store.load_train(k))
+        added = self.store.round_dir(k - 1) / "added.jsonl"
+        self.frontier = read_problems(added) if k > 0 and added.exists() else []
 
     def pool(self, k: int) -> list[Problem]:
         name = self.feedback.pool
@@ -164,11 +200,13 @@ class RoundRunner(pl.Callback):
         if todo.similar and fb.similar_per_hard > 0:
             new += [p for kids in self.teacher.similar(todo.similar, fb.similar_per_hard, k) for p in kids]
         inherit_tags(new, by_id)
-        after = self.teacher.usage().as_dict()
-        usage = {key: (after[key] - before.get(key, 0)) if isinstance(after[key], int | float)
-                 and not isinstance(after[key], bool) else after[key] for key in after}
+        usage = usage_delta(before, self.teacher.usage().as_dict())
         fault_point("augment", k)
-        checked = verify(new, self.fmt, [p.question for p in self.data.problems], self.decontaminator)
+        before = self.teacher.usage().as_dict()  # teacher.verify=resolve: its requests, counted apart
+        checked = verify(new, self.fmt, [p.question for p in self.data.problems], self.decontaminator,
+                         parents=by_id, resolver=resolver_for(self.teacher, self.fmt, k),
+                         checks=getattr(self.teacher, "checks", DEFAULT_CHECKS))
+        usage["verify"] = usage_delta(before, self.teacher.usage().as_dict())
         stats = {"pool": len(pool), "easy": len(easy), "hard": len(hard), "requested": len(new),
                  "added": len(checked.kept), "rejected": sum(checked.rejected.values()),
                  "rejected_by": dict(Counter(checked.rejected)), "teacher": usage,
@@ -184,29 +222,32 @@ class RoundRunner(pl.Callback):
 
     def end_round(self, trainer: pl.Trainer | None, student, k: int, training: dict | None = None) -> None:
         """Evaluate, augment and commit round k (its trained weights are already checkpointed);
-        `training` is Student.finish_round's report. Every rank calls it (each generates its share);
-        ranks > 0 return once the generation is done."""
+        `training` is Student.finish_round's report. Every rank calls it and generates its share of
+        the feedback pool and the evaluation sets, all before the teacher is asked: the teacher's
+        work (rank 0 alone) then holds no collective open. Ranks > 0 return after generating."""
         lead = trainer is None or trainer.is_global_zero
         world = trainer.world_size if trainer is not None else 1
         self._generated = [0] * world
         train = self.data.problems
         entry: dict = {"round": k, "train_size": len(train)}
         last = k >= self.rounds
+        verdicts = [] if last else self.feedback_verdicts(trainer, student, k)
+        if not last:
+            _trace(trainer, k, "feedback", [asdict(v) for v in verdicts])
+        fault_point("evaluate", k)
+        evals = self.evaluate_benchmarks(trainer, student, k)
+        if not lead:
+            return
         if last:
             records, added, stats = None, None, {"easy": 0, "hard": 0, "added": 0, "rejected": 0,
                                                  "teacher": {}}
         else:
-            verdicts = self.feedback_verdicts(trainer, student, k)
-            _trace(trainer, k, "feedback", [asdict(v) for v in verdicts])
-            records, added, stats = self.augment(verdicts, k) if lead else (None, None, {})
+            records, added, stats = self.augment(verdicts, k)
         entry |= stats
         training = training or getattr(student, "reports", {}).get(k)  # resume: kept in the checkpoint
         if training:
             entry["training"] = training
-        fault_point("evaluate", k)
-        entry["eval"] = self.evaluate_benchmarks(trainer, student, k)
-        if not lead:
-            return
+        entry["eval"] = evals
         device = next(student.generation_model().parameters()).device
         entry["generation"] = {"problems": sum(self._generated), "per_rank": list(self._generated),
                                "device": device.type}

@@ -10,12 +10,21 @@ Fault injection is driven by markers in the prompt, so it is deterministic under
 `[[429]]`, `[[500]]`, `[[slow]]`, `[[malformed]]` make the first attempt of that exact request fail
 that way (`[[500*3]]`: the first three attempts); `[[prose]]` always answers with prose and no
 code. `[[latency=0.5]]` delays that request. Counters live in `server.counts`.
+
+Like the real API, quirks included: error bodies have OpenAI's shape (`{"error": {"message",
+"type", "param", "code"}}`, e.g. 429 `insufficient_quota` once `quota` successful completions
+are spent, which is not a rate limit and never clears by waiting); `fail_rate` makes a seeded
+share of chat requests fail at random (429, 500, too slow, malformed body) for flaky-server
+tests; batches keep their `metadata` and can be listed (`GET /v1/batches`). `served` counts the
+successful completions of each distinct request (n and prompt), so tests can prove nothing was paid twice.
+A teacher that is often wrong lives in tests/faulty_teacher.py.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import random
 import re
 import threading
 import time
@@ -95,8 +104,9 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout)
             self.close_connection = True
 
-    def _error(self, status: int, message: str, code: str | None = None, headers: dict | None = None) -> None:
-        self._send(status, {"error": {"message": message, "type": "invalid_request_error", "code": code}}, headers)
+    def _error(self, status: int, message: str, code: str | None = None, headers: dict | None = None,
+               kind: str = "invalid_request_error") -> None:
+        self._send(status, {"error": {"message": message, "type": kind, "param": None, "code": code}}, headers)
 
     def _body(self) -> bytes:
         return self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -104,7 +114,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _authorised(self) -> bool:
         key = self.server.fake.api_key
         if key is not None and self.headers.get("Authorization") != f"Bearer {key}":
-            self._error(401, "Incorrect API key provided.", "invalid_api_key")
+            self._error(401, "Incorrect API key provided: sk-wron***. You can find your API key at "
+                             "https://platform.openai.com/account/api-keys.", "invalid_api_key")
             return False
         return True
 
@@ -114,7 +125,10 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._authorised():
             return
         path = self.path.split("?")[0]
-        if path == "/v1/models":
+        if path == "/v1/batches":
+            fake.count("batch_list")
+            self._send(200, fake.list_batches(self.path))
+        elif path == "/v1/models":
             fake.count("models")
             self._send(200, {"object": "list", "data": [{"id": m, "object": "model", "created": 0,
                                                          "owned_by": "fake"} for m in fake.models]})
@@ -155,7 +169,14 @@ class _Handler(BaseHTTPRequestHandler):
         except json.JSONDecodeError:
             return self._error(400, "body is not JSON")
         if req.get("model") not in fake.models:
-            return self._error(404, f"The model `{req.get('model')}` does not exist.", "model_not_found")
+            return self._error(404, f"The model `{req.get('model')}` does not exist or you do not have access "
+                                    "to it.", "model_not_found")
+        if fake.quota is not None and fake.counts["served"] >= fake.quota:
+            fake.count("fault_quota")
+            return self._error(429, "You exceeded your current quota, please check your plan and billing details. "
+                                    "For more information on this error, read the docs: "
+                                    "https://platform.openai.com/docs/guides/error-codes/api-errors.",
+                               "insufficient_quota", kind="insufficient_quota")
         prompt = "\n".join(str(m.get("content", "")) for m in req.get("messages", []))
         if m := _LATENCY.search(prompt):
             time.sleep(float(m.group(1)))
@@ -164,16 +185,20 @@ class _Handler(BaseHTTPRequestHandler):
         fault = fake.fault_for(raw, prompt)
         if fault == "429":
             fake.count("fault_429")
-            return self._error(429, "Rate limit reached.", "rate_limit_exceeded", {"Retry-After": fake.retry_after})
+            return self._error(429, f"Rate limit reached for {req['model']} in organization org-fake on requests "
+                                    "per min (RPM): Limit 3, Used 3, Requested 1. Please try again in 20s.",
+                               "rate_limit_exceeded", {"Retry-After": fake.retry_after}, kind="requests")
         if fault == "500":
             fake.count("fault_500")
-            return self._error(500, "The server had an error.")
+            return self._error(500, "The server had an error while processing your request. Sorry about that!",
+                               kind="server_error")
         if fault == "slow":
             fake.count("fault_slow")
             time.sleep(fake.slow_s)
         if fault == "malformed":
             fake.count("fault_malformed")
             return self._send(200, b'{"id": "chatcmpl-x", "choices": [{"mess')
+        fake.serve(req, prompt)
         self._send(200, fake.completion(req, prompt))
 
 
@@ -200,11 +225,15 @@ class FakeOpenAIServer:
 
     def __init__(self, *, models: tuple[str, ...] = ("fake-model",), api_key: str | None = None,
                  latency: float = 0.0, responder: Responder = default_responder, retry_after: str = "0.05",
-                 slow_s: float = 1.0, batch_polls: int = 1, usage: bool = True, max_choices: int | None = None):
+                 slow_s: float = 1.0, batch_polls: int = 1, usage: bool = True, max_choices: int | None = None,
+                 quota: int | None = None, fail_rate: float = 0.0, seed: int = 0):
         self.models, self.api_key, self.latency, self.responder = models, api_key, latency, responder
         self.retry_after, self.slow_s, self.batch_polls, self.usage = retry_after, slow_s, batch_polls, usage
         self.max_choices = max_choices  # e.g. 1: a server that ignores `n`
         self.hold_batches = False
+        self.quota = quota  # successful chat completions left before 429 insufficient_quota (None: no limit)
+        self.fail_rate, self._rng = fail_rate, random.Random(seed)
+        self.served: Counter = Counter()  # "n=<n> <prompt>" -> successful completions
         self.counts: Counter = Counter()
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict] = {}
@@ -245,8 +274,18 @@ class FakeOpenAIServer:
         with self._lock:
             self.counts[what] += 1
 
+    def serve(self, req: dict, prompt: str) -> None:
+        with self._lock:
+            self.counts["served"] += 1
+            self.served[f"n={req.get('n') or 1} {prompt}"] += 1
+
     def fault_for(self, raw: bytes, prompt: str) -> str | None:
         """The fault this attempt of this exact request gets, if any."""
+        if self.fail_rate:
+            with self._lock:
+                draw, kind = self._rng.random(), self._rng.choice(("429", "500", "slow", "malformed"))
+            if draw < self.fail_rate:
+                return kind
         m = _MARKER.search(prompt)
         if not m or m.group(1) == "prose":
             return None
@@ -282,8 +321,23 @@ class FakeOpenAIServer:
             self.batches[batch_id] = {"id": batch_id, "object": "batch", "endpoint": req["endpoint"],
                                       "input_file_id": req["input_file_id"],
                                       "completion_window": req["completion_window"], "status": "validating",
-                                      "created_at": int(time.time()), "polls": 0}
+                                      "metadata": req.get("metadata"), "created_at": int(time.time()), "polls": 0}
             return {k: v for k, v in self.batches[batch_id].items() if k != "polls"}
+
+    def list_batches(self, path: str) -> dict:
+        """`GET /v1/batches?limit=&after=`: newest first, cursor-paginated like the real API."""
+        from urllib.parse import parse_qs, urlparse
+
+        query = parse_qs(urlparse(path).query)
+        limit = int((query.get("limit") or ["20"])[0])
+        after = (query.get("after") or [None])[0]
+        with self._lock:
+            ids = sorted(self.batches, key=lambda b: int(b.split("_")[1]), reverse=True)
+            if after in ids:
+                ids = ids[ids.index(after) + 1:]
+            page = [{k: v for k, v in self.batches[b].items() if k != "polls"} for b in ids[:limit]]
+        return {"object": "list", "data": page, "first_id": page[0]["id"] if page else None,
+                "last_id": page[-1]["id"] if page else None, "has_more": len(ids) > limit}
 
     def poll_batch(self, batch_id: str) -> dict | None:
         """Each poll advances the batch; after `batch_polls` polls (and unless held) it completes."""

@@ -1,6 +1,7 @@
 """The OpenAI-compatible teacher against a real HTTP server on 127.0.0.1 (tests/fake_openai_server.py):
-requests, retries and injected faults, the response cache, preflight errors, budgets,
-self-consistency, the Batch API; plus the response parser and the cot / eot answer readers."""
+requests, retries and injected faults, the response cache, budgets, the Batch API, configs.
+Elsewhere: stops and preflight (test_teacher_stops.py), verification (test_agreement.py), the
+parser (test_teacher_parse.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,6 @@ import asyncio
 import email.utils
 import logging
 import pickle
-import random
-import re
-import socket
 import subprocess
 import sys
 import time
@@ -18,20 +16,13 @@ import time
 import pytest
 
 from fdd.problems import Problem
-from fdd.rationales import eot_program, get_format
+from fdd.rationales import get_format
 from fdd.teachers.base import Teacher
 from fdd.teachers.cache import ResponseCache
-from fdd.teachers.openai_compat import OpenAITeacher, load_prompt, retry_after_seconds
-from fdd.teachers.parse import (
-    extract_code,
-    extract_cot,
-    extract_eot,
-    extract_pot,
-    extract_rationale,
-    parse_problems,
-)
+from fdd.teachers.openai_compat import OpenAITeacher, load_prompt
+from fdd.teachers.retries import retry_after_seconds
 from tests.conftest import ROOT, compose_cfg
-from tests.fake_openai_server import FakeOpenAIServer, default_responder, target_question
+from tests.fake_openai_server import FakeOpenAIServer, default_responder
 
 
 @pytest.fixture
@@ -204,39 +195,6 @@ def test_teacher_pickles(server, tmp_path):
     assert clone.annotate(problems(1)) == t.annotate(problems(1)) and clone.usage().cached == 1
 
 
-# --- preflight -----------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _preflight_error(teacher: OpenAITeacher) -> str:
-    with pytest.raises(RuntimeError) as e:
-        teacher.preflight()
-    msg = str(e.value)
-    assert "\n" not in msg and msg.startswith("teacher: ")
-    return msg
-
-
-def test_preflight_errors(tmp_path, monkeypatch):
-    monkeypatch.delenv("FDD_TEST_NO_SUCH_KEY", raising=False)
-    with FakeOpenAIServer(api_key="right-key") as s:
-        base = dict(model="fake-model", base_url=s.url, run_dir=str(tmp_path), timeout=5)
-        msg = _preflight_error(OpenAITeacher(**base, api_key_env="FDD_TEST_NO_SUCH_KEY"))
-        assert "no API key" in msg and "FDD_TEST_NO_SUCH_KEY" in msg
-        monkeypatch.setenv("FDD_TEST_KEY", "right-key")
-        OpenAITeacher(**base, api_key_env="FDD_TEST_KEY").preflight()  # the key from the environment works
-        msg = _preflight_error(OpenAITeacher(**{**base, "base_url": f"http://127.0.0.1:{_free_port()}/v1"}, api_key="right-key"))
-        assert "cannot reach" in msg
-        msg = _preflight_error(OpenAITeacher(**{**base, "model": "no-such-model"}, api_key="right-key"))
-        assert "model 'no-such-model' not found" in msg
-        msg = _preflight_error(OpenAITeacher(**base, api_key="wrong-key"))
-        assert "rejected the API key" in msg and "401" in msg
-        msg = _preflight_error(OpenAITeacher(**{**base, "base_url": s.url[:-3]}, api_key="right-key"))
-        assert "base_url" in msg
-
-
 # --- budgets -------------------------------------------------------------------------------------
 def test_max_requests_budget(server, tmp_path, caplog):
     t = make(server, tmp_path, max_requests=3, concurrency=4)
@@ -259,36 +217,6 @@ def test_max_cost_budget(server, tmp_path):
     assert sum(1 for r in out if r) == u.requests
 
 
-# --- self-consistency ----------------------------------------------------------------------------
-def _sc_responder(prompt: str, index: int) -> str:
-    """New problems: 'steady' ones get consistent extra rationales, 'wobbly' ones do not, and
-    'outvoted' ones come with a wrong first rationale that the extra ones outvote."""
-    if "Make" not in prompt:  # a verification (annotate) request
-        q = target_question(prompt)
-        if "wobbly" in q:
-            return f"```python\nans = {100 + index}\n```"
-        return "```python\nans = 42\n```"
-    return ("Problem 1:\nQuestion: The steady farmer has 40 cows and buys 2 more. How many cows?\n"
-            "Program:\n```python\nans = 40 + 2\n```\n\n"
-            "Problem 2:\nQuestion: The wobbly farmer has 40 cows and buys 2 more. How many cows?\n"
-            "Program:\n```python\nans = 40 + 2\n```\n\n"
-            "Problem 3:\nQuestion: The outvoted farmer has 40 cows and buys 2 more. How many cows?\n"
-            "Program:\n```python\nans = 40 + 3\n```")
-
-
-def test_verify_samples_majority(tmp_path):
-    with FakeOpenAIServer(responder=_sc_responder) as s:
-        t = make(s, tmp_path, verify_samples=3)
-        (fam,) = t.harder(problems(1), 3, 0)
-        assert [c.question.split()[1] for c in fam] == ["steady", "outvoted"]
-        assert [c.answer for c in fam] == [42.0, 42.0]
-        assert fam[1].rationale == "ans = 42"  # the first rationale lost the vote: replaced
-        assert t.usage().requests == 1 + 3  # one harder request, then one verification request per problem
-        t2 = make(s, tmp_path, verify_samples=1)
-        (plain,) = t2.harder(problems(1), 3, 0)
-        assert len(plain) == 3 and all(c.answer is None for c in plain)
-
-
 # --- Batch API -----------------------------------------------------------------------------------
 def test_batch_api_and_reattach(tmp_path):
     with FakeOpenAIServer() as s:
@@ -309,6 +237,27 @@ def test_batch_api_and_reattach(tmp_path):
         assert t3.annotate(ps) == out and t3.usage().cached == 5 and s.counts["batches"] == 1
 
 
+def test_batch_crash_between_create_and_record_does_not_pay_twice(tmp_path, monkeypatch):
+    class Crash(Exception):
+        pass
+
+    def crash(self, record, batch_id):  # the process dies right after the server created the batch
+        raise Crash(batch_id)
+
+    with FakeOpenAIServer() as s:
+        ps = problems(4)
+        t1 = make(s, tmp_path, batch_api=True, batch_poll_s=0.02)
+        monkeypatch.setattr(ResponseCache, "bind_batch", crash)
+        with pytest.raises(Crash):
+            t1.annotate(ps)
+        assert s.counts["batches"] == 1
+        monkeypatch.undo()
+        t2 = make(s, tmp_path, batch_api=True, batch_poll_s=0.02)
+        out = t2.annotate(ps)
+        assert s.counts["batches"] == 1 and s.counts["batch_list"] >= 1  # found again by its metadata
+        assert s.counts["batch_items"] == 4 and run([r[0] for r in out]) == [p.answer for p in ps]
+
+
 # --- configs -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["openai", "gpt_35_turbo", "gpt_4o_mini", "vllm"])
 def test_teacher_configs_instantiate(name, tmp_path):
@@ -320,7 +269,7 @@ def test_teacher_configs_instantiate(name, tmp_path):
     if name == "gpt_35_turbo":
         assert t.model.startswith("gpt-3.5") and t.price_prompt > 0
     if name == "vllm":
-        assert t.base_url == "http://localhost:8000/v1" and t._key()
+        assert t.base_url == "http://localhost:8000/v1" and t.api_key_value()
 
 
 def test_prompts_are_packaged_and_overridable(tmp_path):
@@ -335,106 +284,3 @@ def test_prompts_are_packaged_and_overridable(tmp_path):
     assert default_responder("Question: 3 and 4", 0).count("ans = q0 + q1") == 1
 
 
-# --- parsing -------------------------------------------------------------------------------------
-POT_VARIANTS = [
-    "```python\na = 3\nans = a + 4\n```",
-    "Sure! Here is the program:\n```py\na = 3\nans = a + 4\n```\nThe answer is 7.",
-    "```\na = 3\nans = a + 4\n```",
-    "We compute it.\na = 3\nans = a + 4\nSo the answer is 7.",
-    "```python\ndef solution():\n    a = 3\n    return a + 4\n```",
-    "```python\na = 3\nans = a + 4",  # unterminated fence
-]
-
-
-@pytest.mark.parametrize("text", POT_VARIANTS)
-def test_extract_pot_variants(text):
-    assert run([extract_pot(text)]) == [7.0]
-
-
-@pytest.mark.parametrize("text", ["", "I cannot solve this.", "```python\nthis is not python(\n```",
-                                  "The answer is 7.", "\x00\x01", "```\n```", "(" * 5000])
-def test_extract_pot_rejects_garbage(text):
-    assert extract_pot(text) is None
-
-
-def test_parse_several_problems_in_many_styles():
-    numbered = ("Here are two.\n\n1. Ann has 5 apples and buys 3 more. How many now?\n```python\nans = 5 + 3\n```\n"
-                "2. Bob has 10 pens and loses 4 of them. How many are left?\n```python\nans = 10 - 4\n```")
-    headed = ("**Problem 1:**\n**Question:** Ann has 5 apples and buys 3 more. How many now?\n**Program:**\n"
-              "```python\nans = 5 + 3\n```\n\n### Problem 2\nQuestion: Bob has 10 pens and loses 4 of them. "
-              "How many are left?\nProgram:\n```python\nans = 10 - 4\n```\nHope this helps!")
-    labels = ("Question: Ann has 5 apples and buys 3 more. How many now?\nProgram:\nans = 5 + 3\n\n"
-              "Question: Bob has 10 pens and loses 4 of them. How many are left?\nProgram:\nans = 10 - 4\n")
-    for text in (numbered, headed, labels):
-        pairs = parse_problems(text, "pot")
-        assert [q.split()[0] for q, _ in pairs] == ["Ann", "Bob"], text
-        assert run([r for _, r in pairs]) == [8.0, 6.0]
-    odd = ("### Problem 1 (harder)\nQuestion: Ann has 5 apples and buys 3 more. How many now?\n\n```python\n"
-           "ans = 5 + 3\n```\n### Problem 2 (harder) Question: Bob has 10 pens and loses 4 of them. How many are "
-           "left?\n```python\nans = 10 - 4\n```")
-    assert [q for q, _ in parse_problems(odd, "pot")] == ["Ann has 5 apples and buys 3 more. How many now?",
-                                                         "Bob has 10 pens and loses 4 of them. How many are left?"]
-    assert parse_problems("No problems here, sorry.", "pot") == []
-    assert parse_problems("Problem 1:\nQuestion: Too short\nProgram:\n```python\nans = 1\n```", "pot") == []
-    # a numbered list inside a code block is not a problem header
-    one = parse_problems("Question: Ann has 5 apples and buys 3 more. How many now?\n```python\n"
-                         "# 1. start\na = 5\n# 2. buy\nans = a + 3\n```", "pot")
-    assert len(one) == 1 and run([one[0][1]]) == [8.0]
-
-
-def test_parse_cot_and_eot_problems():
-    cot = ("Problem 1:\nQuestion: Ann has 5 apples and buys 3 more. How many now?\nSolution: 5 + 3 = 8. "
-           "The answer is 8.\n\nProblem 2:\nQuestion: Bob has 10 pens and loses 4 of them. How many are left?\n"
-           "Solution: 10 - 4 = 6.\nAnswer: 6")
-    pairs = parse_problems(cot, "cot")
-    assert [q.split()[0] for q, _ in pairs] == ["Ann", "Bob"] and run([r for _, r in pairs], "cot") == [8.0, 6.0]
-    eot = ("Problem 1:\nQuestion: Tom is 4 years older than Ann. Together they are 30. How old is Tom?\n"
-           "Equations:\n```\ntom = ann + 4\ntom + ann = 30\nans = tom\n```")
-    (pair,) = parse_problems(eot, "eot")
-    assert run([pair[1]], "eot") == [17.0]
-
-
-def test_cot_answers():
-    texts = ["3 + 4 = 7. The answer is 7.", "So she pays $1,250. The answer is $1,250.", "The answer is 3/4.",
-             "First 5. The answer is 5. Wait, no: the answer is -2.5.", "GSM8K style\n#### 72", "no final answer"]
-    assert run(texts, "cot") == [7.0, 1250.0, 0.75, -2.5, 72.0, None]
-    assert get_format("cot").answers(["nothing"])[0].error == "no_answer"
-    assert extract_cot("He has 3 + 4 = 7 apples. The answer is 7. I hope this helps!") == \
-        "He has 3 + 4 = 7 apples. The answer is 7."
-    assert extract_cot("Total: 5 + 2 = 7\n#### 7").endswith("The answer is 7.")
-    assert extract_cot("I don't know.") is None
-
-
-def test_eot_answers_and_safety():
-    texts = [
-        "```\nx = 12 + 5\ny * 2 = x\nans = y\n```",            # implicit unknown on the left
-        "1. tom = ann + 4\n2. tom + ann = 30\n3. ans = tom",  # numbered lines
-        "price = 2.5 * 4  # dollars\ntotal = price + 1\n",    # no ans line: the last left side
-        "x * x = 49\nans = x",                                # nonlinear: the non-negative root
-        "a + b = 10\na - b = 2\nans = a * b",
-        "x = __import__('os').system('echo hi')\nans = x",    # not arithmetic: no equations
-        "x = 1\nx = 2\nans = x",                              # inconsistent: no answer
-        "Let me think about it in words only.",
-    ]
-    assert run(texts, "eot") == [8.5, 17.0, 11.0, 7.0, 24.0, None, None, None]
-    assert extract_eot(texts[2]).endswith("ans = total")
-    program = eot_program("open = 3\nans = open * 2")
-    assert "open" not in program and "Symbol('s1')" in program  # user names never reach the program
-    assert run([program]) == [6.0]
-
-
-def test_extract_code_prefers_valid_fences():
-    text = "```text\nnot code\n```\n```python\nans = 1\n```"
-    assert extract_code(text) == "ans = 1"
-    assert re.search(r"ans = 1", extract_code("ans = 1\nThat is all.") or "")
-
-
-def test_parsers_never_raise_on_noise():
-    rng = random.Random(0)
-    pieces = ["```", "```python", "Problem 1:", "2.", "Question:", "Program:", "ans =", "= =", "(", "\n", "  ",
-              "The answer is", "#### 5", "x = 1", "def f(:", "\x00", "**", "Solution:", "1)", "é", "?" * 3]
-    for _ in range(300):
-        text = " ".join(rng.choice(pieces) for _ in range(rng.randint(0, 40)))
-        for fmt in ("pot", "cot", "eot"):
-            parse_problems(text, fmt)
-            extract_rationale(text, fmt)

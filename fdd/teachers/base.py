@@ -30,6 +30,12 @@ class Usage:
         return d
 
 
+def usage_delta(before: dict, after: dict) -> dict:
+    """What a stretch of teacher work cost: numeric counts differenced, flags as they are now."""
+    return {k: (v - before.get(k, 0)) if isinstance(v, int | float) and not isinstance(v, bool) else v
+            for k, v in after.items()}
+
+
 @runtime_checkable
 class Teacher(Protocol):
     """What the round loop asks of a teacher.

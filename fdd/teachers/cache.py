@@ -4,7 +4,9 @@ Each response is committed the moment it arrives (WAL journal, one short transac
 so a crash loses nothing the server already answered. Several processes may share one file (a
 sweep over student sizes against the same teacher): WAL lets readers and one writer overlap, and
 the busy timeout makes concurrent writers wait instead of failing. The cache also remembers which
-requests went into a pending OpenAI Batch API job, so a resumed run re-attaches to that batch.
+requests went into a pending OpenAI Batch API job, so a resumed run re-attaches to that batch,
+and which requests a batch was *about* to hold (status `intent`, recorded before the batch is
+created), so a crash between creating a batch and recording its id cannot pay twice.
 """
 
 from __future__ import annotations
@@ -77,26 +79,40 @@ class ResponseCache:
         return self._q("SELECT COUNT(*) FROM responses")[0][0]
 
     # --- batch API bookkeeping ----------------------------------------------------------------
-    def add_batch(self, batch_id: str, keys: list[str]) -> None:
-        """Record a submitted batch and its requests in one transaction."""
+    def add_batch(self, batch_id: str, keys: list[str], status: str = "pending") -> None:
+        """Record a batch (or, with status `intent`, one about to be created) and its requests in one
+        transaction."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.execute("INSERT OR REPLACE INTO batches VALUES (?, 'pending', ?)", (batch_id, time.time()))
+                self._db.execute("INSERT OR REPLACE INTO batches VALUES (?, ?, ?)", (batch_id, status, time.time()))
                 self._db.executemany("INSERT OR REPLACE INTO batch_items VALUES (?, ?)", [(k, batch_id) for k in keys])
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
 
+    def bind_batch(self, record: str, batch_id: str) -> None:
+        """An intent record became batch `batch_id` on the server: rename it, now pending."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("INSERT OR REPLACE INTO batches VALUES (?, 'pending', ?)", (batch_id, time.time()))
+                self._db.execute("UPDATE batch_items SET batch_id = ? WHERE batch_id = ?", (batch_id, record))
+                self._db.execute("DELETE FROM batches WHERE batch_id = ?", (record,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
     def pending_batches(self, keys: list[str]) -> dict[str, list[str]]:
-        """batch id -> those of `keys` it holds, for batches not yet collected."""
+        """batch id (or intent record) -> those of `keys` it holds, for batches not yet collected."""
         out: dict[str, list[str]] = {}
         for i in range(0, len(keys), 500):
             chunk = keys[i:i + 500]
             rows = self._q(
                 "SELECT i.key, i.batch_id FROM batch_items i JOIN batches b ON b.batch_id = i.batch_id "
-                f"WHERE b.status = 'pending' AND i.key IN ({','.join('?' * len(chunk))})", tuple(chunk))
+                f"WHERE b.status IN ('pending', 'intent') AND i.key IN ({','.join('?' * len(chunk))})", tuple(chunk))
             for key, batch_id in rows:
                 out.setdefault(batch_id, []).append(key)
         return out

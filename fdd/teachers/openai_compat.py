@@ -1,16 +1,18 @@
 """`teacher=openai`: an LLM teacher behind any OpenAI-compatible chat API (OpenAI, vLLM, SGLang,
 Ollama, LiteLLM, ...).
 
-Each teacher call (annotate / harder / similar for a list of problems) becomes one batch of chat
-requests, one per problem, sent concurrently (at most `concurrency` in flight) from an asyncio
-loop. Every response is written to a SQLite cache (fdd.teachers.cache) the moment it arrives,
-keyed by model + messages + sampling parameters + a sample tag, so a rerun or a resumed run
-never pays twice, and independent draws of the same prompt (a later round, a self-consistency
-sample) stay distinct. Transient failures (429, 5xx, timeouts, broken connections, malformed
-bodies) are retried with exponential backoff and jitter, honouring `Retry-After`; what still
-fails is counted and skipped, never fatal to a round. Budgets (`max_requests`, `max_cost_usd`)
-stop sending, not the run. With `batch_api: true` the uncached requests go through OpenAI's Batch
-API instead (half price, up to 24 h); the batch id is kept in the cache, so a rerun re-attaches.
+Each teacher call (annotate / harder / similar / solve for a list of problems) becomes one batch
+of chat requests, one per problem, sent concurrently (at most `concurrency` in flight) from an
+asyncio loop. Every response is written to a SQLite cache (fdd.teachers.cache) the moment it
+arrives, keyed by model + messages + sampling parameters + a sample tag, so a rerun or a resumed
+run never pays twice, and independent draws of the same prompt (a later round, a verification
+sample) stay distinct. Transient failures are retried (fdd.teachers.retries); what still fails is
+counted and skipped, unless more than `max_failure_rate` of a call's requests fail, or the
+error is one no retry can fix (quota, key, model): then the run stops (`TeacherStopped`) with
+its committed rounds intact. Budgets (`max_requests`, `max_cost_usd`) stop sending, not the run.
+`batch_api: true` sends through OpenAI's Batch API (fdd.teachers.batch); the preflight is in
+fdd.teachers.preflight; `verify=resolve` (fdd.teachers.agreement) re-solves each new problem
+through `solve` and keeps it only if the solutions agree with its program.
 
 Usage counts: `requests` are requests sent to the server (once each, however often retried;
 retries are in `extra["retries"]`), `cached` were answered from the cache, `failed` got no answer
@@ -23,14 +25,9 @@ process sent: a resumed run starts a fresh budget, but never pays again for a ca
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import hashlib
-import json
 import logging
 import os
-import random
 import re
-import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -41,11 +38,14 @@ from typing import Any, TypeVar
 import openai
 from tqdm import tqdm
 
-from fdd.answers import answers_match
+from fdd.checks import CHECKS, DEFAULT_CHECKS
 from fdd.problems import Problem
 from fdd.teachers import parse
 from fdd.teachers.base import Usage
+from fdd.teachers.batch import BatchAPI
 from fdd.teachers.cache import ResponseCache, request_key
+from fdd.teachers.retries import Backoff, Malformed, TeacherStopped, fatal, one_line
+from fdd.teachers.templates import TASKS, load_prompt, render_prompt
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -56,74 +56,7 @@ try:
 except ImportError:
     _HAS_AIOHTTP = False
 
-PROMPTS_DIR = Path(__file__).with_name("prompts")
-TASKS = ("annotate", "harder", "similar")
-_TERMINAL = ("completed", "failed", "expired", "cancelled")
-_MAX_BATCH_LINES = 50_000  # OpenAI's per-batch request limit
-
-
-# --- prompts ----------------------------------------------------------------------------------
-def load_prompt(fmt: str, task: str, prompts_dir: str | os.PathLike | None = None) -> str:
-    """The template for `task` in rationale format `fmt`: `<prompts_dir>/<fmt>/<task>.txt`, else
-    `<prompts_dir>/<task>.txt`, else the packaged one (so a user may override a single file)."""
-    candidates = [] if prompts_dir is None else [Path(prompts_dir) / fmt / f"{task}.txt",
-                                                 Path(prompts_dir) / f"{task}.txt"]
-    candidates.append(PROMPTS_DIR / fmt / f"{task}.txt")
-    for path in candidates:
-        if path.is_file():
-            text = path.read_text(encoding="utf-8")
-            if "{question}" not in text:
-                raise ValueError(f"prompt {path} has no {{question}} placeholder")
-            return text
-    raise FileNotFoundError(f"no {task} prompt for rationale format {fmt!r} (looked in {', '.join(map(str, candidates))})")
-
-
-def render_prompt(template: str, **values: object) -> str:
-    """Fill `{name}` placeholders by plain replacement, so braces in few-shot code need no escaping."""
-    for name, value in values.items():
-        template = template.replace("{" + name + "}", str(value))
-    return template.strip() + "\n"
-
-
-# --- retry helpers ----------------------------------------------------------------------------
-def retry_after_seconds(headers: Any) -> float | None:
-    """Seconds the server asked us to wait: `retry-after-ms`, or `Retry-After` as seconds or an HTTP date."""
-    if headers is None:
-        return None
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return max(0.0, float(ms) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-class _Malformed(ValueError):
-    """A 200 response whose body is not a chat completion (a proxy's error page, a cut-off body)."""
-
-
-def _retryable(e: BaseException) -> bool:
-    if isinstance(e, openai.APIStatusError):
-        return e.status_code in (408, 409, 429) or e.status_code >= 500
-    return isinstance(e, openai.APIConnectionError | openai.APIResponseValidationError | json.JSONDecodeError
-                      | _Malformed)
-
-
-def _one_line(text: object, limit: int = 300) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+VERIFY = ("resolve", "none")
 
 
 def _normalise(question: str) -> str:
@@ -137,7 +70,7 @@ class _Job:
     sample: str  # tells independent draws of the same prompt apart in the cache
 
 
-class OpenAITeacher:
+class OpenAITeacher(BatchAPI):
     """A Teacher over an OpenAI-compatible chat API; config keys (conf/teacher/openai.yaml) map
     one-to-one onto constructor arguments."""
 
@@ -146,7 +79,8 @@ class OpenAITeacher:
                  timeout: float = 60.0, concurrency: int = 16, max_retries: int = 6,
                  cache_path: str | None = None, max_requests: int | None = None,
                  max_cost_usd: float | None = None, price_per_1k_prompt: float = 0.0,
-                 price_per_1k_completion: float = 0.0, verify_samples: int = 1,
+                 price_per_1k_completion: float = 0.0, verify: str = "resolve", verify_samples: int = 1,
+                 checks: Sequence[str] = DEFAULT_CHECKS, max_failure_rate: float = 0.2,
                  prompts_dir: str | None = None, batch_api: bool = False, batch_poll_s: float = 30.0,
                  batch_max_wait_s: float | None = None, backoff_base_s: float = 0.5, backoff_max_s: float = 60.0,
                  http_backend: str = "auto",
@@ -156,6 +90,12 @@ class OpenAITeacher:
         for name, value in (("n", n), ("concurrency", concurrency), ("verify_samples", verify_samples)):
             if int(value) < 1:
                 raise ValueError(f"teacher.{name} must be >= 1, got {value}")
+        if verify not in VERIFY:
+            raise ValueError(f"teacher.verify must be {' or '.join(VERIFY)}, not {verify!r}")
+        if unknown := [c for c in checks if c not in CHECKS]:
+            raise ValueError(f"teacher.checks: unknown {', '.join(unknown)} (known: {', '.join(CHECKS)})")
+        if not 0 <= float(max_failure_rate) <= 1:
+            raise ValueError(f"teacher.max_failure_rate must be in [0, 1], got {max_failure_rate}")
         if not model:
             raise ValueError("teacher.model is empty: say which model the server should run")
         if http_backend not in ("auto", "aiohttp", "httpx"):
@@ -168,18 +108,21 @@ class OpenAITeacher:
         self.timeout, self.concurrency, self.max_retries = float(timeout), int(concurrency), int(max_retries)
         self.max_requests, self.max_cost_usd = max_requests, max_cost_usd
         self.price_prompt, self.price_completion = float(price_per_1k_prompt), float(price_per_1k_completion)
-        self.verify_samples, self.rationale, self.seed = int(verify_samples), rationale, seed
+        self.verify, self.verify_samples, self.checks = verify, int(verify_samples), tuple(checks)
+        self.max_failure_rate, self.rationale, self.seed = float(max_failure_rate), rationale, seed
         self.batch_api, self.batch_poll_s, self.batch_max_wait_s = bool(batch_api), float(batch_poll_s), batch_max_wait_s
         self.backoff_base_s, self.backoff_max_s = float(backoff_base_s), float(backoff_max_s)
         self.prompts = {task: load_prompt(rationale, task, prompts_dir) for task in TASKS}
         if cache_path is None and run_dir is not None:
             cache_path = str(Path(run_dir) / "teacher_cache.sqlite")
         self.cache = ResponseCache(cache_path)  # None (no run dir): an in-memory cache
-        self._usage = Usage(extra={"retries": 0, "budget_exhausted": False})
+        self._usage = Usage(extra={"budget_exhausted": False})
+        self._backoff = Backoff(max_retries, backoff_base_s, backoff_max_s)
         self._fresh: dict[str, dict] = {}  # batch results collected in this call, not yet handed out
         self._batch_failed: set[str] = set()
         self._failures: Counter = Counter()
         self._in_flight = 0
+        self._stopped: TeacherStopped | None = None  # set by a fatal error: send nothing more
         self._batch_messages: dict[str, list[dict]] = {}
         for name in ("httpx2", "httpx", "openai"):  # one INFO line per request would drown the run log
             if logging.getLogger(name).level == logging.NOTSET:
@@ -189,11 +132,17 @@ class OpenAITeacher:
     def usage(self) -> Usage:
         u = self._usage
         return Usage(u.requests, u.cached, u.failed, u.unparsed, u.prompt_tokens, u.completion_tokens,
-                     round(u.cost_usd, 6), dict(u.extra))
+                     round(u.cost_usd, 6), {"retries": self._backoff.retries, **u.extra})
 
     def annotate(self, problems: list[Problem]) -> list[list[str]]:
         jobs = self._jobs("annotate", [p.question for p in problems], self.n, "annotate", n_prompt=self.n)
         return [self._rationales(texts) for texts in self._run_jobs(jobs, "teacher annotate")]
+
+    def solve(self, problems: list[Problem], k: int, round: int) -> list[list[str]]:
+        """`k` independent rationales per problem through the annotate prompt, in requests of their
+        own (not the ones that wrote the problems): the votes of `verify=resolve`."""
+        jobs = self._jobs("annotate", [p.question for p in problems], k, f"solve:r{round}", n_prompt=k)
+        return [self._rationales(texts, dedupe=False)[:k] for texts in self._run_jobs(jobs, "teacher solve")]
 
     def harder(self, problems: list[Problem], n: int, round: int) -> list[list[Problem]]:
         return self._variations(problems, n, round, "harder")
@@ -219,7 +168,7 @@ class OpenAITeacher:
     def url(self) -> str:
         return self.base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
 
-    def _key(self) -> str:
+    def api_key_value(self) -> str:
         key = self.api_key or (os.environ.get(self.api_key_env) if self.api_key_env else None)
         if not key:
             where = f"${self.api_key_env}" if self.api_key_env else "teacher.api_key_env"
@@ -228,47 +177,10 @@ class OpenAITeacher:
         return key
 
     def preflight(self) -> None:
-        """One tiny request before any training, so a wrong key / URL / model fails in seconds with
-        a one-line RuntimeError instead of after the first round."""
-        self._key()
+        """Fail in seconds, with one line, on a wrong key / URL / model (fdd.teachers.preflight)."""
+        from fdd.teachers.preflight import preflight
 
-        async def ping() -> None:
-            client = self._client(timeout=min(self.timeout, 30.0))
-            try:
-                for attempt in range(3):
-                    try:
-                        await client.chat.completions.create(
-                            model=self.model, messages=[{"role": "user", "content": "Reply with OK."}],
-                            max_tokens=1, temperature=0.0, n=1)
-                        return
-                    except openai.APIStatusError as e:
-                        if e.status_code == 429 and getattr(e, "code", None) != "insufficient_quota":
-                            return  # reachable, key and model fine: just busy
-                        if e.status_code < 500 or attempt == 2:
-                            raise
-                    await asyncio.sleep(1.0)
-            finally:
-                await client.close()
-
-        try:
-            _run_sync(ping)
-        except openai.APIConnectionError as e:
-            what = "timed out" if isinstance(e, openai.APITimeoutError) else "connection failed"
-            raise RuntimeError(f"teacher: cannot reach {self.url} ({what}): is the server running and "
-                               "teacher.base_url right?") from None
-        except (openai.AuthenticationError, openai.PermissionDeniedError) as e:
-            raise RuntimeError(f"teacher: {self.url} rejected the API key (HTTP {e.status_code}): check "
-                               f"${self.api_key_env} / teacher.api_key ({_one_line(e.message, 120)})") from None
-        except openai.NotFoundError as e:
-            body = _one_line(e.message, 120)
-            if getattr(e, "code", None) == "model_not_found" or "model" in body.lower():
-                raise RuntimeError(f"teacher: model {self.model!r} not found at {self.url} (HTTP 404): "
-                                   f"check teacher.model ({body})") from None
-            raise RuntimeError(f"teacher: {self.url}/chat/completions not found (HTTP 404): is teacher.base_url "
-                               "right? (it usually ends in /v1)") from None
-        except openai.APIStatusError as e:
-            raise RuntimeError(f"teacher: {self.url} refused a test request (HTTP {e.status_code}): "
-                               f"{_one_line(e.message, 160)}") from None
+        preflight(self)
 
     # --- building requests and reading answers ------------------------------------------------
     def _jobs(self, task: str, questions: Sequence[str], n: int, tag: str, n_prompt: int) -> list[_Job]:
@@ -317,49 +229,15 @@ class OpenAITeacher:
                         kids.append(Problem(id=f"{p.id}.r{round}.{tag}", question=q, rationale=r, origin=origin,
                                             parent_id=p.id, round=round + 1, source="teacher"))
             out.append(kids)
-        if self.verify_samples > 1:
-            out = self._self_consistency(out, round, origin)
         return out
 
-    def _self_consistency(self, families: list[list[Problem]], round: int, origin: str) -> list[list[Problem]]:
-        """Keep a new problem only if a majority of `verify_samples` independent rationales (its own
-        plus k-1 fresh ones) execute to the same answer; that answer becomes its `answer`."""
-        from fdd.rationales import get_format
-
-        k = self.verify_samples
-        kids = [c for fam in families for c in fam]
-        if not kids:
-            return families
-        jobs = [_Job(self._messages("annotate", c.question, k - 1), k - 1, f"verify:{origin}:r{round}:{c.id}")
-                for c in kids]
-        extra = self._run_jobs(jobs, f"teacher verify {origin}")
-        votes = [[c.rationale or "", *self._rationales(texts, dedupe=False)[:k - 1]] for c, texts in zip(kids, extra)]
-        answers = get_format(self.rationale).answers([r for v in votes for r in v])
-        keep: dict[str, Problem] = {}
-        i = 0
-        for c, rats in zip(kids, votes):
-            got = answers[i:i + len(rats)]
-            i += len(rats)
-            groups: list[list[int]] = []
-            for j, a in enumerate(got):
-                if a.value is None:
-                    continue
-                g = next((g for g in groups if answers_match(got[g[0]].value, a.value)), None)
-                g.append(j) if g is not None else groups.append([j])
-            best = max(groups, key=len, default=[])
-            if len(best) * 2 > k:
-                c.answer = float(got[best[0]].value)
-                c.rationale = rats[0] if best[0] == 0 else rats[best[0]]
-                keep[c.id] = c
-        return [[c for c in fam if c.id in keep] for fam in families]
-
     # --- running a batch of requests ----------------------------------------------------------
-    def _client(self, timeout: float | None = None) -> openai.AsyncOpenAI:
+    def client(self, timeout: float | None = None) -> openai.AsyncOpenAI:
         """A client for one asyncio.run (HTTP clients are bound to their event loop)."""
         http = None
         if self.http_backend == "aiohttp" or (self.http_backend == "auto" and _HAS_AIOHTTP):
             http = openai.DefaultAioHttpClient()  # the SDK's aiohttp transport: ~40 % less CPU per request
-        return openai.AsyncOpenAI(api_key=self._key(), base_url=self.base_url, max_retries=0, http_client=http,
+        return openai.AsyncOpenAI(api_key=self.api_key_value(), base_url=self.base_url, max_retries=0, http_client=http,
                                   timeout=self.timeout if timeout is None else timeout)
 
     def _request_key(self, job: _Job, want: int, part: int) -> str:
@@ -371,19 +249,36 @@ class OpenAITeacher:
         if not jobs:
             return []
         self._failures.clear()
+        self._stopped = None
+        sent, failed = self._usage.requests, self._usage.failed
         try:
-            return _run_sync(lambda: self._gather(jobs, desc))
+            out = run_sync(lambda: self._gather(jobs, desc))
+            if self._stopped is not None:  # requests in flight were let finish (and cached): none paid twice
+                raise self._stopped
         finally:
             self._fresh.clear()
             if self._failures:
                 log.warning("%s: %d request(s) failed after %d retries (%s)", desc, sum(self._failures.values()),
-                            self.max_retries, "; ".join(f"{n}x {e}" for e, n in self._failures.most_common(3)))
+                            self.max_retries, self._top_failures())
+        sent, failed = self._usage.requests - sent, self._usage.failed - failed
+        if sent and failed > self.max_failure_rate * sent:
+            raise TeacherStopped(f"teacher: {failed} of {sent} requests of {desc} failed after retries "
+                                 f"(> teacher.max_failure_rate={self.max_failure_rate:g}; {self._top_failures()}); "
+                                 "stopping instead of committing a starved round: committed rounds are kept, "
+                                 "rerun the same command to resume")
+        return out
+
+    def _top_failures(self) -> str:
+        return "; ".join(f"{n}x {e}" for e, n in self._failures.most_common(3))
 
     async def _gather(self, jobs: list[_Job], desc: str) -> list[list[str]]:
-        client = self._client()
+        client = self.client()
         try:
             if self.batch_api:
-                await self._batch_prefetch(client, jobs)
+                try:
+                    await self._batch_prefetch(client, jobs)
+                except openai.APIStatusError as e:  # quota / key / model: one line, like a chat request
+                    raise fatal(e, self.url, self.model, self.api_key_env) or e from None
             sem = asyncio.Semaphore(self.concurrency)
             with tqdm(total=len(jobs), desc=desc, unit="req", disable=None, dynamic_ncols=True) as bar:
                 async def one(job: _Job) -> list[str]:
@@ -424,7 +319,7 @@ class OpenAITeacher:
         if key in self._batch_failed:
             return None
         async with sem:
-            if not self._within_budget(in_flight=self._in_flight):
+            if self._stopped is not None or not self._within_budget(in_flight=self._in_flight):
                 return None
             self._usage.requests += 1
             self._in_flight += 1
@@ -454,16 +349,18 @@ class OpenAITeacher:
         async def call() -> dict:
             r = await client.post("/chat/completions", body=body, cast_to=object)
             if not isinstance(r, dict) or not isinstance(r.get("choices"), list):
-                raise _Malformed(f"unexpected response body: {_one_line(r, 80)}")
+                raise Malformed(f"unexpected response body: {one_line(r, 80)}")
             return r
 
         try:
-            r = await self._retrying(call)
-        except (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError) as e:
-            raise RuntimeError(f"teacher: {self.url} answered HTTP {e.status_code} ({_one_line(e.message, 160)}); "
-                               "check teacher.model / base_url / API key") from None
-        except Exception as e:  # retries exhausted, or a request the server will never accept (400)
-            self._failures[_one_line(f"{type(e).__name__}: {getattr(e, 'message', e)}", 120)] += 1
+            r = await self._backoff.run(call)
+        except Exception as e:
+            stop = fatal(e, self.url, self.model, self.api_key_env)
+            if stop is not None:  # quota, key, model: no later request can succeed either
+                self._stopped = self._stopped or stop
+                return None
+            # retries exhausted, or a request the server will never accept (400)
+            self._failures[one_line(f"{type(e).__name__}: {getattr(e, 'message', e)}", 120)] += 1
             return None
         texts = [str((c.get("message") or {}).get("content") or "") for c in r["choices"] if isinstance(c, dict)]
         return self._response(texts, r.get("usage"), messages)
@@ -504,122 +401,9 @@ class OpenAITeacher:
             log.warning("teacher: budget exhausted (%s): no further requests are sent; continuing with the "
                         "responses received and cached", why)
 
-    async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
-        """`call()` with up to `max_retries` retries of transient failures: exponential backoff with
-        jitter, or exactly what the server's Retry-After asks for."""
-        for attempt in range(self.max_retries + 1):
-            try:
-                return await call()
-            except Exception as e:
-                if not _retryable(e) or attempt == self.max_retries:
-                    raise
-                wait = retry_after_seconds(getattr(getattr(e, "response", None), "headers", None))
-                if wait is None:
-                    wait = min(self.backoff_max_s, self.backoff_base_s * 2 ** attempt) * random.uniform(0.5, 1.0)
-                self._usage.extra["retries"] += 1
-                await asyncio.sleep(min(wait, 600.0))
-        raise AssertionError("unreachable")
-
-    # --- OpenAI Batch API ---------------------------------------------------------------------
-    async def _batch_prefetch(self, client: openai.AsyncOpenAI, jobs: list[_Job]) -> None:
-        """Send the uncached first request of each job as Batch API jobs (re-attaching to batches a
-        previous run submitted), wait for them, and keep the results for `_fetch`."""
-        todo = {}
-        for job in jobs:
-            key = self._request_key(job, job.n, 0)
-            if not self.cache.has(key):
-                todo[key] = job
-        if not todo:
-            return
-        pending = self.cache.pending_batches(list(todo))
-        attached = {k for keys in pending.values() for k in keys}
-        fresh = [k for k in todo if k not in attached]
-        if self.max_requests is not None:  # attached batches are counted when collected
-            room = max(0, self.max_requests - self._usage.requests - len(attached))
-            if room < len(fresh):
-                self._exhaust(f"max_requests={self.max_requests}; {room} of {len(fresh)} batch requests submitted")
-                fresh = fresh[:room]
-        if fresh and not self._within_budget(more=0):
-            fresh = []
-        self._batch_messages = {k: todo[k].messages for k in todo}
-        for i in range(0, len(fresh), _MAX_BATCH_LINES):
-            keys = fresh[i:i + _MAX_BATCH_LINES]
-            batch_id = await self._submit_batch(client, [(k, todo[k]) for k in keys])
-            pending[batch_id] = keys
-        if pending:
-            await self._await_batches(client, pending)
-
-    async def _submit_batch(self, client: openai.AsyncOpenAI, items: list[tuple[str, _Job]]) -> str:
-        lines = [json.dumps({"custom_id": key, "method": "POST", "url": "/v1/chat/completions",
-                             "body": self._body(job.messages, job.n)}, ensure_ascii=False) for key, job in items]
-        data = ("\n".join(lines) + "\n").encode()
-        if self.cache.path is not None:  # keep what was sent, for inspection
-            digest = hashlib.sha256(data).hexdigest()[:12]
-            (self.cache.path.parent / f"teacher_batch_{digest}.jsonl").write_bytes(data)
-        f = await self._retrying(lambda: client.files.create(file=("fdd_teacher_batch.jsonl", data), purpose="batch"))
-        b = await self._retrying(lambda: client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions",
-                                                               completion_window="24h"))
-        self.cache.add_batch(b.id, [k for k, _ in items])
-        log.info("teacher: submitted batch %s (%d requests)", b.id, len(items))
-        return b.id
-
-    async def _await_batches(self, client: openai.AsyncOpenAI, pending: dict[str, list[str]]) -> None:
-        start = time.monotonic()
-        remaining = dict(pending)
-        while remaining:
-            for batch_id in list(remaining):
-                b = await self._retrying(lambda bid=batch_id: client.batches.retrieve(bid))
-                if b.status in _TERMINAL:
-                    await self._collect_batch(client, b, remaining.pop(batch_id))
-                else:
-                    counts = getattr(b, "request_counts", None)
-                    log.info("teacher: batch %s %s (%s/%s done)", batch_id, b.status,
-                             getattr(counts, "completed", "?"), getattr(counts, "total", "?"))
-            if not remaining:
-                break
-            if self.batch_max_wait_s is not None and time.monotonic() - start > self.batch_max_wait_s:
-                raise RuntimeError(f"teacher: batch(es) {', '.join(remaining)} not finished after "
-                                   f"{self.batch_max_wait_s:g}s; rerun the same command later to re-attach")
-            await asyncio.sleep(self.batch_poll_s)
-
-    async def _collect_batch(self, client: openai.AsyncOpenAI, b: Any, keys: list[str]) -> None:
-        wanted, seen = set(keys), set()
-        for file_id in (getattr(b, "output_file_id", None), getattr(b, "error_file_id", None)):
-            if not file_id:
-                continue
-            content = await self._retrying(lambda fid=file_id: client.files.content(fid))
-            for line in content.text.splitlines():
-                try:
-                    item = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                key = item.get("custom_id")
-                if key not in wanted or key in seen:
-                    continue
-                seen.add(key)
-                self._usage.requests += 1
-                resp = item.get("response") or {}
-                body = resp.get("body") or {}
-                if resp.get("status_code") == 200 and isinstance(body.get("choices"), list):
-                    texts = [(c.get("message") or {}).get("content") or "" for c in body["choices"]]
-                    out = self._response(texts, body.get("usage"), self._batch_messages.get(key, []))
-                    self.cache.put(key, out, self.model)
-                    self._account(out)
-                    self._fresh[key] = out
-                else:
-                    self._usage.failed += 1
-                    self._batch_failed.add(key)
-                    err = (body.get("error") or {}).get("message") or item.get("error") or resp.get("status_code")
-                    self._failures[_one_line(f"batch item: {err}", 120)] += 1
-        missing = wanted - seen
-        self._usage.failed += len(missing)
-        self._batch_failed |= missing
-        if missing:
-            self._failures[f"batch {b.id} {b.status}: no result"] += len(missing)
-        self.cache.finish_batch(b.id, "collected" if b.status == "completed" else b.status)
 
 
-def _run_sync(make: Callable[[], Awaitable[T]]) -> T:
+def run_sync(make: Callable[[], Awaitable[T]]) -> T:
     """Run a coroutine from sync code; inside a running loop (a notebook), on a private loop in a thread."""
     try:
         asyncio.get_running_loop()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import re
+import textwrap
 
 from fdd.rationales import eot_equations
 
@@ -26,9 +27,9 @@ _STRONG_HEADER = re.compile(
     r"^[\s#*_>]*(?:new\s+|harder\s+|similar\s+)?(?:problem|question|variation|example)\s*#?\s*(\d+)\s*[*_]*\s*[:.)\-]?[*_]*\s*",
     re.I)
 _WEAK_HEADER = re.compile(r"^[\s*_]*(\d+)\s*[.)]\s+")
-_Q_LABEL = re.compile(r"^[\s#*_>]*(?:new\s+)?(?:question|problem)\s*[*_]*\s*:[*_]*\s*", re.I)
+_Q_LABEL = re.compile(r"^[\s#*_>•-]*(?:\d+[.)]\s+)?[\s*_]*(?:new\s+)?(?:question|problem)\s*[*_]*\s*:[*_]*\s*", re.I)
 _R_LABEL = re.compile(
-    r"^[\s#*_>]*(?:python\s+)?(?:program|code|solution|rationale|reasoning|answer|equations?|system(?:\s+of\s+equations)?)"
+    r"^[\s#*_>•-]*(?:\d+[.)]\s+)?[\s*_]*(?:python\s+)?(?:program|code|solution|rationale|reasoning|answer|equations?|system(?:\s+of\s+equations)?)"
     r"\s*[*_]*\s*:[*_]*\s*", re.I)
 _ANSWER_IS = re.compile(r"answer\s+is\s*:?\s*\$?\s*(-?[\d,]*\.?\d+(?:\s*/\s*\d+)?)\s*%?", re.I)
 
@@ -46,7 +47,7 @@ def extract_code(text: str) -> str | None:
     """The Python program in a response: the first fenced block that parses, else the longest run
     of code-looking lines (trimmed from the end until it parses)."""
     for lang, body in _FENCE.findall(text or ""):
-        body = body.strip("\n")
+        body = textwrap.dedent(body).strip("\n")  # a fence inside a markdown list item is indented
         if lang.lower() in ("", "python", "py", "python3") and body.strip() and _parses(body):
             return body.strip("\n").rstrip()
     lines = (text or "").replace("\r\n", "\n").split("\n")

@@ -1,0 +1,36 @@
+"""Prompt templates: plain text files, one per rationale format and task.
+
+`fdd/teachers/prompts/<fmt>/<task>.txt` (tasks: annotate, harder, similar); a user overrides one
+file or all with `teacher.prompts_dir` (DIR/<fmt>/<task>.txt or DIR/<task>.txt). Placeholders are
+`{question}` and `{n}`, filled by plain replacement so braces in few-shot code need no escaping.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROMPTS_DIR = Path(__file__).with_name("prompts")
+TASKS = ("annotate", "harder", "similar")
+
+
+def load_prompt(fmt: str, task: str, prompts_dir: str | os.PathLike | None = None) -> str:
+    """The template for `task` in rationale format `fmt`: `<prompts_dir>/<fmt>/<task>.txt`, else
+    `<prompts_dir>/<task>.txt`, else the packaged one (so a user may override a single file)."""
+    candidates = [] if prompts_dir is None else [Path(prompts_dir) / fmt / f"{task}.txt",
+                                                 Path(prompts_dir) / f"{task}.txt"]
+    candidates.append(PROMPTS_DIR / fmt / f"{task}.txt")
+    for path in candidates:
+        if path.is_file():
+            text = path.read_text(encoding="utf-8")
+            if "{question}" not in text:
+                raise ValueError(f"prompt {path} has no {{question}} placeholder")
+            return text
+    raise FileNotFoundError(f"no {task} prompt for rationale format {fmt!r} (looked in {', '.join(map(str, candidates))})")
+
+
+def render_prompt(template: str, **values: object) -> str:
+    """Fill `{name}` placeholders by plain replacement, so braces in few-shot code need no escaping."""
+    for name, value in values.items():
+        template = template.replace("{" + name + "}", str(value))
+    return template.strip() + "\n"
