@@ -21,7 +21,7 @@ from omegaconf import OmegaConf
 from fdd.datasets import load
 from fdd.evaluate import solve
 from fdd.rationales import get_format
-from fdd.student import scratch_t5
+from fdd.models import scratch_t5
 from fdd.teachers.symbolic import SymbolicTeacher
 
 

@@ -2,7 +2,7 @@
 
     python bench/bench_training.py [--problems 800] [--repeats 11] [--threads 1]
 
-The model is fdd.student.scratch_t5 with the values of conf/student/t5_tiny.yaml (tokenizer trained
+The model is fdd.models.scratch_t5 with the values of conf/student/t5_tiny.yaml (tokenizer trained
 on the synthetic round-0 set, as a run does); batches are collated once by Student.collate
 (batch_size from conf/config.yaml) and fed to both arms unchanged, so the only difference is the
 training loop:
@@ -40,7 +40,8 @@ from torch.utils.data import DataLoader  # noqa: E402
 from fdd import feedback  # noqa: E402
 from fdd.datasets import load  # noqa: E402
 from fdd.rationales import get_format  # noqa: E402
-from fdd.student import Student, scratch_t5  # noqa: E402
+from fdd.models import scratch_t5  # noqa: E402
+from fdd.student import Student  # noqa: E402
 from fdd.teachers.symbolic import SymbolicTeacher  # noqa: E402
 
 

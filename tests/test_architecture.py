@@ -7,7 +7,7 @@ by name through importlib are checked where they are listed (fdd.datasets.MODULE
 * the sandbox (fdd.sandbox, fdd.execution) and answer checking (fdd.answers) know no model: they
   import no model code of fdd and no torch / transformers / lightning / tokenizers;
 * the sandbox imports only the standard library, sympy and itself;
-* datasets (fdd.datasets) do not import teachers (fdd.teachers) nor students (fdd.student);
+* datasets (fdd.datasets) do not import teachers (fdd.teachers) nor students (fdd.student, fdd.models);
 * the store (fdd.store) writes records and files, not models: no torch / transformers / lightning,
   no student or teacher code.
 """
@@ -25,7 +25,7 @@ from tests.conftest import ROOT
 
 ML_LIBRARIES = frozenset({"torch", "transformers", "lightning", "pytorch_lightning", "tokenizers", "accelerate",
                           "peft", "safetensors", "openai", "vllm"})
-MODEL_CODE = ("fdd.student", "fdd.teachers", "fdd.datamodule", "fdd.evaluate", "fdd.solve", "fdd.rounds",
+MODEL_CODE = ("fdd.student", "fdd.models", "fdd.teachers", "fdd.datamodule", "fdd.evaluate", "fdd.solve", "fdd.rounds",
               "fdd.pipeline", "fdd.run", "fdd.tracking")
 SANDBOX = ("fdd.sandbox", "fdd.execution")
 SANDBOX_THIRD_PARTY = frozenset({"sympy"})
@@ -113,7 +113,7 @@ def violations(graph: dict[str, Imports]) -> list[str]:
                 bad.append(f"{name} imports {lib} (the sandbox needs only the standard library and sympy)")
         if _under(name, ("fdd.datasets",)):
             for target in sorted(imp.internal):
-                if _under(target, ("fdd.teachers", "fdd.student")):
+                if _under(target, ("fdd.teachers", "fdd.student", "fdd.models")):
                     bad.append(f"{name} imports {target} (datasets do not call teachers or students)")
         if name == "fdd.store":
             for target in sorted(imp.internal):

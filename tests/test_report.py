@@ -231,7 +231,7 @@ def test_write_run_report(tmp_path: Path) -> None:
     summary = _summary(ACC["fdd"][0])
     config = {
         "teacher": {"_target_": "fdd.teachers.openai_compat.OpenAITeacher", "model": "gpt-4o-mini"},
-        "student": {"model": {"_target_": "fdd.student.scratch_t5", "d_model": 128}, "lr": 2e-3},
+        "student": {"model": {"_target_": "fdd.models.scratch_t5", "d_model": 128}, "lr": 2e-3},
         "dataset": {"name": "synthetic", "n": 1000},
         "feedback": {"name": "fdd", "harder_per_easy": 2},
         "rounds": 2,

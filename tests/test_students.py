@@ -29,7 +29,8 @@ from fdd.datasets import load
 from fdd.problems import read_problems
 from fdd.rationales import get_format
 from fdd.solve import main as solve_main
-from fdd.student import Student, causal, causal_batch, train_tokenizer
+from fdd.models import causal, train_tokenizer
+from fdd.student import Student, causal_batch
 from fdd.teachers.symbolic import SymbolicTeacher
 from tests.conftest import TINY, run_cli, run_pipeline
 

@@ -19,7 +19,8 @@ from fdd import pipeline, tokenization
 from fdd.datasets import load
 from fdd.rationales import get_format
 from fdd.store import RunStore
-from fdd.student import Student, seq2seq
+from fdd.models import seq2seq
+from fdd.student import Student
 from fdd.teachers.gold import GoldTeacher
 from fdd.teachers.symbolic import SymbolicTeacher
 from tests.conftest import CONF, TINY, compose_cfg, run_cli, run_pipeline
