@@ -20,8 +20,8 @@ from omegaconf import OmegaConf
 
 from fdd.datasets import load
 from fdd.evaluate import solve
-from fdd.rationales import get_format
 from fdd.models import scratch_t5
+from fdd.rationales import get_format
 from fdd.teachers.symbolic import SymbolicTeacher
 
 

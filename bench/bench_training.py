@@ -39,8 +39,8 @@ from torch.utils.data import DataLoader  # noqa: E402
 
 from fdd import feedback  # noqa: E402
 from fdd.datasets import load  # noqa: E402
-from fdd.rationales import get_format  # noqa: E402
 from fdd.models import scratch_t5  # noqa: E402
+from fdd.rationales import get_format  # noqa: E402
 from fdd.student import Student  # noqa: E402
 from fdd.teachers.symbolic import SymbolicTeacher  # noqa: E402
 

@@ -14,9 +14,9 @@ from hydra.errors import InstantiationException
 from transformers import T5Config, T5ForConditionalGeneration
 
 from fdd.evaluate import vote
+from fdd.models import causal, scratch_t5, seq2seq, train_tokenizer
 from fdd.pipeline import generation_budget
 from fdd.run import describe
-from fdd.models import causal, scratch_t5, seq2seq, train_tokenizer
 from fdd.student import Student
 from tests.conftest import TINY, compose_cfg, run_cli
 

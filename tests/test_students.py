@@ -26,10 +26,10 @@ from transformers import (
 
 from fdd.datamodule import DistillData
 from fdd.datasets import load
+from fdd.models import causal, train_tokenizer
 from fdd.problems import read_problems
 from fdd.rationales import get_format
 from fdd.solve import main as solve_main
-from fdd.models import causal, train_tokenizer
 from fdd.student import Student, causal_batch
 from fdd.teachers.symbolic import SymbolicTeacher
 from tests.conftest import TINY, run_cli, run_pipeline

@@ -17,9 +17,9 @@ from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, PreTrainedTokeniz
 
 from fdd import pipeline, tokenization
 from fdd.datasets import load
+from fdd.models import seq2seq
 from fdd.rationales import get_format
 from fdd.store import RunStore
-from fdd.models import seq2seq
 from fdd.student import Student
 from fdd.teachers.gold import GoldTeacher
 from fdd.teachers.symbolic import SymbolicTeacher
