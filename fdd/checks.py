@@ -137,13 +137,16 @@ def near_copy(question: str, parent: str) -> bool:
 
 
 def rejection(question: str, rationale: str, answer: float, parent: str | None, fmt: str = "pot",
-              checks: Sequence[str] = DEFAULT_CHECKS) -> str | None:
-    """The first check (in `checks` order) that rejects the problem, or None."""
+              checks: Sequence[str] = DEFAULT_CHECKS, parent_answer: float | None = None) -> str | None:
+    """The first check (in `checks` order) that rejects the problem, or None. A near-copy must also
+    give the parent's answer (when known): a harder variation that adds a step without a new number
+    ("How many minutes is that?") keeps the numbers and most of the text, but not the answer."""
     tests: dict[str, Callable[[], bool]] = {
         "literal": lambda: fmt == "pot" and is_literal(rationale),
         "ignores_question": lambda: fmt == "pot" and ignores_question(rationale, question),
         "answer_fit": lambda: answer_unfit(answer, question),
-        "near_copy": lambda: parent is not None and near_copy(question, parent),
+        "near_copy": lambda: parent is not None and near_copy(question, parent) and (
+            parent_answer is None or math.isclose(answer, parent_answer, rel_tol=1e-9, abs_tol=1e-9)),
     }
     for name in checks:
         if name not in tests:

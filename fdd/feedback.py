@@ -100,7 +100,7 @@ def verify(candidates: Sequence[Problem], fmt: RationaleFormat, known: Iterable[
             continue
         parent = (parents or {}).get(c.parent_id) if c.parent_id else None
         reason = rejection(c.question, c.rationale or "", r.value, parent.question if parent else None,
-                           fmt.name, checks)
+                           fmt.name, checks, parent.answer if parent else None)
         if reason is not None:
             rejected[reason] += 1
             continue
