@@ -1,6 +1,5 @@
 """The static checks on new problems (fdd/checks.py): every real GSM8K gold program and answer
-passes them (the bare `ans = N` lines GSM8K's own literal annotations leave aside), and each check
-catches what it is for."""
+passes the default ones, and each check catches what it is for."""
 
 from __future__ import annotations
 
@@ -31,20 +30,17 @@ def gold():
     return out
 
 
-def test_literal_passes_every_gold_program_that_computes(gold):
-    flagged = [prog for _, _, prog in gold if checks.is_literal(prog)]
-    # the only ones flagged are single `ans = N` lines (GSM8K annotations such as <<6=6>>6)
-    assert all(p.strip().startswith("ans = ") and "\n" not in p.strip() for p in flagged)
-    assert len(flagged) < 0.01 * len(gold)
+def test_literal_passes_every_gold_program(gold):
+    assert not [prog for _, _, prog in gold if checks.is_literal(prog)]
     assert checks.is_literal("ans = 27") and checks.is_literal("x = 27\nans = x") and checks.is_literal("ans = -3")
     assert not checks.is_literal("hours = 3\nans = hours * 60")
     assert not checks.is_literal("ans = round(7.6)")
 
 
 def test_ignores_question_measured_on_gold(gold):
-    computing = [(q, p) for q, _, p in gold if not checks.is_literal(p)]
+    computing = [(q, p) for q, _, p in gold]
     flagged = sum(checks.ignores_question(p, q) for q, p in computing)
-    assert flagged <= 40  # measured: 36 of 8 693 (0.4 %), hence off by default
+    assert flagged <= 30  # measured: 27 of 8 744 (0.3 %), hence off by default
     q = "A baker makes 24 muffins and sells 15 of them at $3 each. How much does she earn?"
     assert not checks.ignores_question("sold = 15\nprice = 3\nans = sold * price", q)
     assert not checks.ignores_question("ans = 0.5 * 60 * 24", "Half of a day has how many minutes? Ann sleeps 8 hours.")

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from hydra.utils import instantiate
 
+from fdd import checks
 from fdd.datasets.gsm8k import final_answer
 from fdd.datasets.gsm8k_gold import build_programs, convert, to_cot, to_eot
 from fdd.problems import Problem
@@ -87,14 +88,16 @@ def test_failures_have_reasons() -> None:
 
 
 def test_gsm8k_reproduction(shared_data) -> None:
-    """>= 99.5 % of GSM8K train + test reproduce gold; every exception is documented."""
+    """>= 99.4 % of GSM8K train + test reproduce gold with a program that computes it; every exception
+    is documented."""
     from fdd.datasets import load
 
     problems = [p for split in ("train", "test") for p in load("gsm8k", split=split, data_dir=shared_data).problems]
     assert len(problems) == 8792
     results = convert(problems)
     ok = sum(r.ok for r in results)
-    assert ok / len(problems) >= 0.995, f"{ok}/{len(problems)}"
+    assert ok / len(problems) >= 0.994, f"{ok}/{len(problems)}"  # measured: 8 744 (99.45 %)
+    assert not [r.id for r in results if r.ok and checks.is_literal(r.program)]
     failed = [r for r in results if not r.ok]
     assert all(r.reason for r in failed)
     doc = (ROOT / "docs" / "gsm8k_gold.md").read_text()
@@ -133,3 +136,28 @@ def test_config_instantiates() -> None:
     assert isinstance(teacher, GoldTeacher)
     assert cfg.dataset.name == "gsm8k" and set(cfg.eval.sets) == {"gsm8k", "asdiv", "svamp", "multiarith"}
     assert Path(ROOT / "conf" / "teacher" / "gold.yaml").is_file()
+
+
+def test_literal_annotation_reads_the_computation_written_before_it() -> None:
+    """`1.5 / .25 = <<6=6>>6`: the annotation states only the result, the prose holds the computation."""
+    q = "Peter has $2 and leaves with $.50. Soda costs $.25 an ounce. How many ounces did he buy?"
+    sol = "He spent 2 - .5 = <<2-.5=1.5>>1.5 dollars.\nHe bought 1.5 / .25 = <<6=6>>6 ounces.\n#### 6"
+    program = build_programs(q, sol, 6.0).program
+    assert program is not None and not checks.is_literal(program)
+    assert execute([program])[0].answer == 6.0
+    assert "/ 0.25" in program and "2 - 0.5" in program
+
+
+def test_literal_annotation_of_a_solved_unknown_is_that_unknown() -> None:
+    q = "Together they ran 36 miles. Josh ran half of Selena's distance. How many miles did Selena run?"
+    sol = "J + 2J = 36\n3J = <<36=36>>36 miles\nJ = <<12=12>>12\n2J = <<24=24>>24 miles\n#### 24"
+    program = build_programs(q, sol, 24.0).program
+    assert program is not None and "def equation(J)" in program and program.rstrip().endswith("ans = 2 * J")
+    assert execute([program])[0].answer == 24.0
+
+
+def test_an_answer_only_stated_is_an_exception_not_a_literal_program() -> None:
+    q = "The entree costs $5 more than the dessert; both cost $23. How much is the entree?"
+    sol = "D+(D+5)=23\n2D+5=23\nD=<<9=9>>9\nThe entree costs $<<14=14>>14.\n#### 14"
+    plan = build_programs(q, sol, 14.0)
+    assert plan.program is None and "not the result of any computation" in plan.reason

@@ -21,6 +21,9 @@ ends with `#### 72`. We turn it into a program:
   unit conversions written without an operator (`28 cups = 14 pints`) become `cups / 2`;
 - a literal equal to an earlier step's result becomes that step's variable (unless it is also a
   number of the question and was not just computed): the program carries the data flow;
+- a literal annotation (`1.5 / .25 = <<6=6>>6`, `2J = <<24=24>>24`) is read as the computation
+  written before it; `ans` is never a bare literal: a solution that only states its answer is
+  an exception, not the program `ans = 6`;
 - `ans` is the last step whose value is gold; if the writer finished in prose, `ans` says how
   (`* 100` for a percentage, a unit conversion, `round`/`math.floor`/`math.ceil`); steps the
   answer does not depend on are dropped.
@@ -165,20 +168,23 @@ def _program(steps: list[Step], qnums: set[float], gold: float, linked: bool) ->
         values.append(value)
         deps.append(d)
         env[name] = value
+    # `ans` is never a bare restated literal (`<<7=7>>7`): a program that computes nothing is no rationale
+    computes = [steps[i].kind == "equation" or any(t[0] == "var" for t in exprs[i])
+                or sum(t[0] == "num" for t in exprs[i]) > 1 for i in range(len(steps))]
     pick, wrap = None, "{}"
     checked = [i for i in range(len(steps) - 1, -1, -1) if steps[i].kind != "unchecked"]
     for i in checked:
-        if _close(values[i], gold):
+        if computes[i] and _close(values[i], gold):
             pick = i
             break
     if pick is None:
         for i in checked:
             w = _final_wrap(values[i], gold)
-            if w:
+            if w and (computes[i] or w != "{}"):
                 pick, wrap = i, w
                 break
     if pick is None:
-        pick = next((i for i in range(len(steps) - 1, -1, -1) if _close(values[i], gold)), None)
+        pick = next((i for i in range(len(steps) - 1, -1, -1) if computes[i] and _close(values[i], gold)), None)
     if pick is None:
         return None
     pick = root[pick]

@@ -227,7 +227,16 @@ def solution_steps(solution: str) -> list[Step]:
                     j -= 1
                 start = _lhs_start(toks, j) if j >= 0 and toks[j].kind == "eq" else None
                 before = masked[: toks[start].start] if start is not None else masked[: t.start]
-                steps.append(Step(etoks, value, written, _context_name(after, before)))
+                name = _context_name(after, before)
+                if not any(e[0] == "op" for e in etoks) and j >= 0 and toks[j].kind == "eq":
+                    if start is not None:  # `1.5 / .25 = <<6=6>>6`
+                        etoks = _prose_side(toks[start:j], value) or etoks
+                    else:  # `2J = <<24=24>>24` once J is solved
+                        unknown = _solved_side(toks, j, value, solved)
+                        if unknown is not None:
+                            steps.append(Step(unknown[0], value, written, name, "calc", unknown[1]))
+                            continue
+                steps.append(Step(etoks, value, written, name))
             elif t.kind == "eq":
                 step = _text_equation(masked, toks, k, steps)
                 if step is None or step.kind == "unchecked":
@@ -243,6 +252,29 @@ def solution_steps(solution: str) -> list[Step]:
                             later.value = later.written = value
                             steps.append(later)
     return steps
+
+
+def _prose_side(toks: list[_Tok], value: float) -> list[tuple] | None:
+    """The written left side of `= <<N=N>>N` when it evaluates to N: the annotation holds only the
+    result, the computation is in the prose before it."""
+    for percent in (False, True):
+        etoks = _expr_tokens(toks, percent)
+        found = None if etoks is None else _eval(_render(etoks), {})
+        if found is not None and _close(found, value):
+            return etoks
+    return None
+
+
+def _solved_side(toks: list[_Tok], eq: int, value: float, solved: dict[str, float]) -> tuple[list[tuple], str] | None:
+    """`2J =` / `J =` right before `<<24=24>>`: the left side in an unknown already solved, if it
+    evaluates to the annotation's value: (expression tokens, unknown)."""
+    lo = _side(toks, eq - 1, -1)
+    letters = {t.text for t in toks[lo:eq] if t.kind == "word"}
+    if lo > eq - 1 or len(letters) != 1 or (param := letters.pop()) not in solved:
+        return None
+    etoks = _expr_tokens(toks[lo:eq], True, param)
+    found = None if etoks is None else _eval(_render(etoks), {param: solved[param]})
+    return (etoks, param) if found is not None and _close(found, value) else None
 
 
 def _conversion(masked: str, toks: list[_Tok], eq: int) -> Step | None:
