@@ -17,7 +17,7 @@ SHARED_DATA = Path(os.environ.get("FDD_SHARED_DATA", ROOT.parent / "shared" / "d
 # Shrinks the embedded default to seconds: few problems, a very small T5, short generations.
 TINY = [
     "dataset.n=48", "eval.limit=8", "eval.max_new_tokens=64", "student.max_target_len=64", "eval.batch_size=32",
-    "epochs_per_round=1", "rounds=1", "batch_size=16",
+    "steps_per_round=null", "epochs_per_round=1", "rounds=1", "batch_size=16",
     "student.model.d_model=32", "student.model.d_ff=64", "student.model.num_layers=1",
     "student.model.num_decoder_layers=1", "student.model.num_heads=2", "student.model.d_kv=16",
     "student.model.vocab_size=300", "trainer.enable_progress_bar=false", "logger=none",
