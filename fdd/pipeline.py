@@ -171,6 +171,8 @@ def build_student(cfg: DictConfig, seeds: list[Problem], fmt, run_dir: Path, sto
     corpus = [t for p in seeds for t in (p.question, fmt.render(p))]
     model, tokenizer = instantiate(cfg.student.model, corpus=corpus, tokenizer=tokenizer)
     model.config.fdd_rationale = fmt.name  # saved with the student: fdd.solve reads its answers the same way
+    if cfg.get("eval") is not None and cfg.eval.get("max_new_tokens"):
+        model.config.fdd_max_new_tokens = int(cfg.eval.max_new_tokens)  # and generates with the same budget
     not_student = ("model", "name_or_path", "bucket_by_length")  # the factory's and the datamodule's keys
     kw = {k: v for k, v in OmegaConf.to_container(cfg.student).items() if k not in not_student}
     student = Student(model, tokenizer, **kw)

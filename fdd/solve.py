@@ -2,7 +2,8 @@
 
 DIR is a run's `student/` directory (or any save_pretrained model + tokenizer): it loads with plain
 transformers, and its config carries what fdd added (`fdd_prompt`: a causal student's prompt
-template; `fdd_rationale`: the rationale format, pot by default). Questions on the command line print
+template; `fdd_rationale`: the rationale format, pot by default; `fdd_max_new_tokens`: the run's evaluation
+budget, the default of `--max-new-tokens`). Questions on the command line print
 each rationale followed by `answer: X`; `--file` (jsonl with a `question` and optionally an `id` per
 line, e.g. a run's train.jsonl; `-` reads stdin) prints one JSON object per problem:
 {"id", "question", "rationale", "answer", "error"}. The answer is the rationale's executed result
@@ -15,6 +16,8 @@ import argparse
 import json
 import sys
 from pathlib import Path
+
+DEFAULT_MAX_NEW_TOKENS = 384  # the pretrained presets' evaluation budget
 
 
 class SolveError(Exception):
@@ -84,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--file", help="jsonl of problems (a `question` per line); - reads stdin")
     ap.add_argument("--rationale", help="rationale format (default: the student's, else pot)")
     ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--max-new-tokens", type=int, default=256)
+    ap.add_argument("--max-new-tokens", type=int, help="generation budget (default: the run's evaluation "
+                    f"budget saved with the student, else {DEFAULT_MAX_NEW_TOKENS})")
     ap.add_argument("--max-source-len", type=int, default=256)
     ap.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     args = ap.parse_args(argv)
@@ -100,8 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         rationale = args.rationale or rationale
         if rationale not in FORMATS:
             raise SolveError(f"--rationale must be one of {', '.join(FORMATS)}, got {rationale!r}")
+        budget = args.max_new_tokens or getattr(model.config, "fdd_max_new_tokens", None) or DEFAULT_MAX_NEW_TOKENS
         results = solve(model, tokenizer, [p["question"] for p in problems], rationale, args.batch_size,
-                        args.max_new_tokens, args.max_source_len)
+                        budget, args.max_source_len)
     except SolveError as e:
         print(f"fdd.solve: error: {e}", file=sys.stderr)
         return 2

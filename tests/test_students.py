@@ -144,6 +144,7 @@ def test_seq2seq_student_two_rounds_export_and_solve(tmp_path, checkpoints, capl
     assert any("truncated" in r.message and r.levelno == logging.WARNING for r in caplog.records)
     model = AutoModelForSeq2SeqLM.from_pretrained(tmp_path / "student")
     assert model.config.is_encoder_decoder and model.config.fdd_rationale == "pot"
+    assert model.config.fdd_max_new_tokens == 64  # the run's evaluation budget: fdd.solve's default
     AutoTokenizer.from_pretrained(tmp_path / "student")
     solve_cli(tmp_path / "student", tmp_path, capsys)
 
