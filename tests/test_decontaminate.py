@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 
 import pytest
 
@@ -64,18 +63,18 @@ def test_normalize_keeps_numbers() -> None:
     assert normalize("5 apples") != normalize("6 apples")
 
 
-def test_fast_enough_for_10k_by_5k() -> None:
+def test_10k_by_5k_finds_exactly_the_planted_copies() -> None:
+    """At the scale of a run (10k candidates, 5k evaluation questions): no false positives, and a planted
+    copy and a lightly edited one are caught. Its speed is measured in bench/bench_decontaminate.py."""
     rng = random.Random(0)
     vocab = [f"w{i}" for i in range(3000)]
     evals = [" ".join(rng.choices(vocab, k=45)) for _ in range(5000)]
     cands = [" ".join(rng.choices(vocab, k=45)) for _ in range(10000)]
-    planted = evals[123]
-    start = time.perf_counter()
+    edited = evals[7].split()
+    edited[20] = "changed"
     d = Decontaminator(evals)
-    verdicts = d.check_all(cands + [planted])
-    elapsed = time.perf_counter() - start
-    assert verdicts[-1] == "exact" and verdicts.count(None) == len(cands)
-    assert elapsed < 10, f"took {elapsed:.1f}s"
+    verdicts = d.check_all([*cands, evals[123], " ".join(edited)])
+    assert verdicts[-2:] == ["exact", "ngram"] and verdicts.count(None) == len(cands)
 
 
 def test_real_benchmarks(shared_data) -> None:
