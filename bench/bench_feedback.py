@@ -3,7 +3,9 @@
 Arms (label: overrides): fdd, random (same requests as fdd, parents shuffled), none at equal
 compute (no new data, `steps_per_round` = the mean optimizer steps per round of fdd's run with the
 same seed, so it trains as many steps in total), easy_only, hard_only, and pass_rate (fdd with
-pass-rate verdicts over 4 samples, conf/feedback/pass_rate.yaml). fdd and random run on every seed
+pass-rate verdicts over 4 samples, conf/feedback/pass_rate.yaml) with its matched control
+pass_rate_random (the same pass-rate verdicts decide how many harder and similar requests, a shuffle
+decides which parents get them; also paired against pass_rate). fdd and random run on every seed
 of --seeds (>= 5 for a claim), the others on the first --few of them.
 
 Prints, from the runs' summary.json: mean accuracy over the evaluation sets by arm and round
@@ -35,7 +37,9 @@ from fdd.summaries import tag_key  # noqa: E402
 from fdd.tag_tables import final_by_tag, tag_cells  # noqa: E402
 
 ARMS = {"fdd": ["feedback=fdd"], "random": ["feedback=random"], "none": ["feedback=none"],
-        "easy_only": ["feedback=easy_only"], "hard_only": ["feedback=hard_only"], "pass_rate": ["feedback=pass_rate"]}
+        "easy_only": ["feedback=easy_only"], "hard_only": ["feedback=hard_only"], "pass_rate": ["feedback=pass_rate"],
+        "pass_rate_random": ["feedback=pass_rate", "feedback.name=random"]}
+CONTROLS = {"pass_rate_random": "pass_rate"}  # a matched control, also paired against the arm it controls
 MANY = ("fdd", "random")  # the arms the headline comparison needs: every seed
 
 
@@ -121,6 +125,9 @@ def report(out: Path, arms: list[str], seeds: dict[str, list[int]]) -> None:
     if "fdd" in arms:
         for other in (a for a in arms if a != "fdd"):
             print("\n" + render_compare("fdd", other, paired(runs, "fdd", other), "mean"))
+    for control, arm in CONTROLS.items():
+        if control in arms and arm in arms:
+            print("\n" + render_compare(arm, control, paired(runs, arm, control), "mean"))
     by_tag = final_by_tag(tag_cells(runs))
     keys = sorted({k for d in by_tag.values() for k in d}, key=lambda k: (k[0], tag_key(k[1])))
     if keys:
