@@ -51,11 +51,37 @@ def run_pipeline(tmp_path: Path, overrides: list[str]):
     return json.loads((tmp_path / "summary.json").read_text()), captured["student"]
 
 
+def crash_at(stage: str, run, run_dir: Path, monkeypatch) -> None:
+    """`run()` with an injected crash at `stage` (FDD_KILL_AT, raised in this process), then
+    `run_dir`'s lock released as the OS would release a dead process's; the caller resumes."""
+    from fdd.store import InjectedCrash, RunStore
+
+    monkeypatch.setenv("FDD_KILL_AT", stage)
+    monkeypatch.setenv("FDD_KILL_MODE", "raise")
+    with pytest.raises(InjectedCrash):
+        run()
+    monkeypatch.delenv("FDD_KILL_AT")
+    RunStore(run_dir).unlock()
+
+
 def run_cli(args: list[str], cwd: Path | None = None, timeout: int = 300, env: dict | None = None,
             module: str = "fdd.run") -> subprocess.CompletedProcess:
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "WANDB_MODE": "offline", **(env or {})}
     return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd or ROOT, capture_output=True, text=True,
                           timeout=timeout, env=full_env)
+
+
+@pytest.fixture(scope="session")
+def gsm8k_gold() -> tuple[list, list]:
+    """Every GSM8K train + test problem and its gold conversion (fdd/datasets/gsm8k_gold.py),
+    computed once per session: several modules check it and it takes tens of seconds."""
+    if not (SHARED_DATA / "gsm8k" / "train.jsonl").is_file():
+        pytest.skip(f"GSM8K files not found under {SHARED_DATA} (set FDD_SHARED_DATA)")
+    from fdd.datasets import load
+    from fdd.datasets.gsm8k_gold import convert
+
+    problems = [p for split in ("train", "test") for p in load("gsm8k", split=split, data_dir=SHARED_DATA).problems]
+    return problems, convert(problems)
 
 
 @pytest.fixture

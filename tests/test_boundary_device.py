@@ -9,9 +9,8 @@ import torch
 
 from fdd import evaluate, pipeline
 from fdd.pipeline import UserError, training_device
-from fdd.store import InjectedCrash, RunStore
 from fdd.student import Student
-from tests.conftest import TINY, compose_cfg
+from tests.conftest import TINY, compose_cfg, crash_at
 
 
 def trainer_cfg(*overrides: str):
@@ -35,12 +34,8 @@ def test_training_device_follows_the_trainer_config(monkeypatch):
 @pytest.mark.slow  # two short runs (~40 s of CPU)
 def test_resumed_boundary_generates_on_the_training_device(tmp_path, monkeypatch):
     overrides = [*TINY, "rounds=0", "eval.limit=2", f"resume={tmp_path}", f"paths.output_dir={tmp_path}"]
-    monkeypatch.setenv("FDD_KILL_AT", "evaluate:0")  # round 0 trained and checkpointed, not committed
-    monkeypatch.setenv("FDD_KILL_MODE", "raise")
-    with pytest.raises(InjectedCrash):
-        pipeline.run(compose_cfg(overrides))
-    monkeypatch.delenv("FDD_KILL_AT")
-    RunStore(tmp_path).unlock()
+    # round 0 trained and checkpointed, not committed
+    crash_at("evaluate:0", lambda: pipeline.run(compose_cfg(overrides)), tmp_path, monkeypatch)
 
     asked, moved, used = [], [], []
     target = torch.device("cpu")  # what a CPU machine can offer; the call chain is what is checked

@@ -11,21 +11,13 @@ from fdd import checks
 from fdd.feedback import verify
 from fdd.problems import Problem
 from fdd.rationales import get_format
-from tests.conftest import SHARED_DATA
 
 
 @pytest.fixture(scope="module")
-def gold():
+def gold(gsm8k_gold):
     """(question, answer, program) for every GSM8K train + test problem the gold converter verifies."""
-    if not (SHARED_DATA / "gsm8k" / "train.jsonl").is_file():
-        pytest.skip(f"GSM8K files not found under {SHARED_DATA} (set FDD_SHARED_DATA)")
-    from fdd import datasets
-    from fdd.datasets.gsm8k_gold import convert
-
-    out = []
-    for split in ("train", "test"):
-        problems = datasets.load("gsm8k", split=split, data_dir=str(SHARED_DATA)).problems
-        out += [(p.question, p.answer, r.program) for p, r in zip(problems, convert(problems)) if r.ok]
+    problems, results = gsm8k_gold
+    out = [(p.question, p.answer, r.program) for p, r in zip(problems, results) if r.ok]
     assert len(out) > 8700
     return out
 

@@ -87,14 +87,11 @@ def test_failures_have_reasons() -> None:
     assert "####" in results[2].reason
 
 
-def test_gsm8k_reproduction(shared_data) -> None:
+def test_gsm8k_reproduction(gsm8k_gold) -> None:
     """>= 99.4 % of GSM8K train + test reproduce gold with a program that computes it; every exception
     is documented."""
-    from fdd.datasets import load
-
-    problems = [p for split in ("train", "test") for p in load("gsm8k", split=split, data_dir=shared_data).problems]
+    problems, results = gsm8k_gold
     assert len(problems) == 8792
-    results = convert(problems)
     ok = sum(r.ok for r in results)
     assert ok / len(problems) >= 0.994, f"{ok}/{len(problems)}"  # measured: 8 744 (99.45 %)
     assert not [r.id for r in results if r.ok and checks.is_literal(r.program)]

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from fdd import pipeline
-from fdd.store import InjectedCrash, RunLocked, RunStore
-from tests.conftest import ROOT, TINY, compose_cfg, run_cli
+from fdd.store import RunLocked, RunStore
+from tests.conftest import ROOT, TINY, compose_cfg, crash_at, run_cli
 
 OVERRIDES = [*TINY, "rounds=2"]
 
@@ -47,12 +47,7 @@ def reference(tmp_path_factory) -> dict:
 @pytest.mark.parametrize("stage", ["annotate:0", "train:1", "checkpoint:0", "feedback:1", "augment:0",
                                    "commit:1", "evaluate:2"])
 def test_crash_at_each_stage_then_resume_matches_uninterrupted(stage, reference, tmp_path, monkeypatch):
-    monkeypatch.setenv("FDD_KILL_AT", stage)
-    monkeypatch.setenv("FDD_KILL_MODE", "raise")
-    with pytest.raises(InjectedCrash):
-        run_inprocess(tmp_path)
-    monkeypatch.delenv("FDD_KILL_AT")
-    RunStore(tmp_path).unlock()  # the crashed "process" is gone; release as the OS would
+    crash_at(stage, lambda: run_inprocess(tmp_path), tmp_path, monkeypatch)
     run_inprocess(tmp_path)
     assert committed_data(tmp_path) == reference
 
@@ -73,8 +68,11 @@ def test_sigkill_mid_training_then_resume(reference, tmp_path):
 def test_sigint_stops_cleanly_and_says_how_to_resume(tmp_path):
     args = [*OVERRIDES, "rounds=3", "epochs_per_round=3", f"hydra.run.dir={tmp_path}"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # Ctrl-C's default action, whatever this process inherited: a job started in the background
+    # (`cmd &`, nohup) runs with SIGINT ignored, which its children inherit and rightly keep
     proc = subprocess.Popen([sys.executable, "-m", "fdd.run", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 240
     state = tmp_path / "state.json"
     while time.time() < deadline and not (state.exists() and json.loads(state.read_text())["committed"] >= 0):

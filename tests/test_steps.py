@@ -8,8 +8,7 @@ import json
 import pytest
 
 from fdd.datamodule import RoundBatches
-from fdd.store import InjectedCrash, RunStore
-from tests.conftest import TINY, run_pipeline
+from tests.conftest import TINY, crash_at, run_pipeline
 
 
 @pytest.mark.parametrize("n", [5, 40, 100])
@@ -57,12 +56,7 @@ def test_resume_with_steps_per_round(tmp_path, monkeypatch):
     assert _steps(plain) == [-(-r["train_size"] // 16) for r in plain["rounds"]]
     args = [*TINY, "rounds=1", "steps_per_round=4"]
     ref, _ = run_pipeline(tmp_path / "ref", args)
-    monkeypatch.setenv("FDD_KILL_AT", "train:1")
-    monkeypatch.setenv("FDD_KILL_MODE", "raise")
-    with pytest.raises(InjectedCrash):
-        run_pipeline(tmp_path / "crash", args)
-    monkeypatch.delenv("FDD_KILL_AT")
-    RunStore(tmp_path / "crash").unlock()
+    crash_at("train:1", lambda: run_pipeline(tmp_path / "crash", args), tmp_path / "crash", monkeypatch)
     again, _ = run_pipeline(tmp_path / "crash", args)
     assert _steps(again) == _steps(ref) == [4, 4]
     for a, b in zip(again["rounds"], ref["rounds"]):

@@ -23,7 +23,7 @@ from fdd.store import RunStore
 from fdd.student import Student
 from fdd.teachers.gold import GoldTeacher
 from fdd.teachers.symbolic import SymbolicTeacher
-from tests.conftest import CONF, TINY, compose_cfg, run_cli, run_pipeline
+from tests.conftest import CONF, TINY, compose_cfg, crash_at, run_cli, run_pipeline
 from tests.tokenizer_standins import FAMILIES, PRESET_FAMILY, build_model, default_corpus, save_model
 
 PRESETS = sorted(p.stem for p in (CONF / "student").glob("*.yaml"))
@@ -210,14 +210,9 @@ def test_flan_t5_like_student_through_the_pipeline_then_resume(standins, tmp_pat
     summary.json), crashed after round 0's training, resumed (the embeddings regrown before the
     checkpoint loads), exported with a tokenizer that gives programs back, answered by fdd.solve."""
     from fdd.solve import main as solve_main
-    from fdd.store import InjectedCrash
-
     over = ["student=seq2seq", f"student.name_or_path={standins['t5']}", *TINY_PRETRAINED, "rounds=0"]
-    monkeypatch.setenv("FDD_KILL_AT", "evaluate:0")  # round 0 trained and checkpointed, then a crash
-    monkeypatch.setenv("FDD_KILL_MODE", "raise")
-    with pytest.raises(InjectedCrash):
-        run_pipeline(tmp_path, over)
-    monkeypatch.delenv("FDD_KILL_AT")
+    # round 0 trained and checkpointed, then a crash
+    crash_at("evaluate:0", lambda: run_pipeline(tmp_path, over), tmp_path, monkeypatch)
     summary, student = run_pipeline(tmp_path, over)
     assert summary["status"] == "complete"
     rep = summary["tokenizer"]

@@ -130,8 +130,7 @@ def test_pass_rate_run_resumes_with_the_same_samples(tmp_path, monkeypatch):
     counted, requests add up; a crash after the verdicts resumes with the very same samples."""
     import json
 
-    from fdd.store import InjectedCrash, RunStore
-    from tests.conftest import TINY, run_pipeline
+    from tests.conftest import TINY, crash_at, run_pipeline
 
     args = [*TINY, "rounds=1", "feedback=pass_rate", "feedback.samples=3"]
     ref, _ = run_pipeline(tmp_path / "ref", args)
@@ -140,12 +139,7 @@ def test_pass_rate_run_resumes_with_the_same_samples(tmp_path, monkeypatch):
     assert all(round(3 * r["pass_rate"]) == pytest.approx(3 * r["pass_rate"]) for r in records)
     assert Counter(r["verdict"] for r in records) == {k: r0[k] for k in ("easy", "hard", "borderline") if r0[k]}
     assert r0["teacher"]["requests"] == r0["easy"] + r0["hard"] + 2 * r0["borderline"]
-    monkeypatch.setenv("FDD_KILL_AT", "augment:0")
-    monkeypatch.setenv("FDD_KILL_MODE", "raise")
-    with pytest.raises(InjectedCrash):
-        run_pipeline(tmp_path / "crash", args)
-    monkeypatch.delenv("FDD_KILL_AT")
-    RunStore(tmp_path / "crash").unlock()
+    crash_at("augment:0", lambda: run_pipeline(tmp_path / "crash", args), tmp_path / "crash", monkeypatch)
     run_pipeline(tmp_path / "crash", args)
     for name in ("feedback.jsonl", "added.jsonl"):
         assert (tmp_path / "crash/rounds/round_0" / name).read_bytes() == (tmp_path / "ref/rounds/round_0" / name).read_bytes()
