@@ -17,47 +17,20 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from fdd import datasets, feedback, tokenization, verdicts
+from fdd import datasets, feedback, tokenization
 from fdd.datamodule import DistillData
 from fdd.problems import Problem
 from fdd.rationales import get_format
 from fdd.rounds import RoundRunner
 from fdd.store import RunStore, fault_point
 from fdd.tracking import Tracker
+from fdd.validation import UserError, validate  # noqa: F401 - UserError: also pipeline.UserError
 
 log = logging.getLogger("fdd")
 
 # Keys that may change between a run's start and its resumption.
 RESUMABLE_CHANGES = ("rounds", "resume", "paths.", "logger", "trainer.", "eval.batch_size", "hydra",
                      "max_lossy_targets")  # read at round 0 only
-
-
-class UserError(Exception):
-    """Bad input: reported in one line with a non-zero exit."""
-
-
-def validate(cfg: DictConfig) -> None:
-    if cfg.rounds < 0:
-        raise UserError(f"rounds must be >= 0, got {cfg.rounds}")
-    if cfg.epochs_per_round < 1:
-        raise UserError(f"epochs_per_round must be >= 1, got {cfg.epochs_per_round}")
-    if cfg.feedback.name not in feedback.ARMS:
-        raise UserError(f"feedback.name must be one of {', '.join(feedback.ARMS)}, got {cfg.feedback.name!r}")
-    if cfg.feedback.pool not in feedback.POOLS:
-        raise UserError(f"feedback.pool must be one of {', '.join(feedback.POOLS)}, got {cfg.feedback.pool!r}")
-    if cfg.get("steps_per_round") is not None and (not isinstance(cfg.steps_per_round, int)
-                                                   or cfg.steps_per_round < 1):
-        raise UserError(f"steps_per_round must be null or an integer >= 1, got {cfg.steps_per_round!r}")
-    if problem := verdicts.check(cfg.feedback):
-        raise UserError(problem)
-    if cfg.feedback.harder_per_easy < 0 or cfg.feedback.similar_per_hard < 0:
-        raise UserError("feedback.harder_per_easy and feedback.similar_per_hard must be >= 0")
-    strategy = cfg.trainer.get("strategy")
-    if cfg.student.get("reinit_each_round") and "fsdp" in str(
-            strategy.get("_target_", "") if OmegaConf.is_dict(strategy) else strategy).lower():
-        raise UserError("student.reinit_each_round=true is not supported with trainer=fsdp")
-    if OmegaConf.is_missing(cfg.student, "name_or_path"):
-        raise UserError("this student needs student.name_or_path=HUB_ID_OR_LOCAL_DIR")
 
 
 def generation_budget(cfg: DictConfig, say: bool = True) -> None:

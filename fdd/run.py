@@ -24,6 +24,9 @@ CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 @hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> float | None:
     try:
+        from fdd.validation import validate
+
+        validate(cfg)  # bad input fails here, before Lightning and torch load (seconds)
         from fdd.pipeline import run
 
         return run(cfg)

@@ -65,9 +65,10 @@ def crash_at(stage: str, run, run_dir: Path, monkeypatch) -> None:
 
 
 def run_cli(args: list[str], cwd: Path | None = None, timeout: int = 300, env: dict | None = None,
-            module: str = "fdd.run") -> subprocess.CompletedProcess:
+            module: str | None = "fdd.run") -> subprocess.CompletedProcess:
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "WANDB_MODE": "offline", **(env or {})}
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd or ROOT, capture_output=True, text=True,
+    head = [sys.executable, "-m", module] if module else [sys.executable]  # None: args hold the interpreter's own
+    return subprocess.run([*head, *args], cwd=cwd or ROOT, capture_output=True, text=True,
                           timeout=timeout, env=full_env)
 
 

@@ -27,6 +27,17 @@ def test_negative_rounds(tmp_path):
     one_line_error(run_cli(["rounds=-1", f"hydra.run.dir={tmp_path}"]), "rounds must be >= 0")
 
 
+@pytest.mark.parametrize("override, needle", [("rounds=-1", "rounds must be >= 0"),
+                                              ("feedback.verdict=vote", "feedback.verdict must be one of")])
+def test_a_bad_config_fails_before_any_model_library_loads(tmp_path, override, needle):
+    """fdd/validation.py runs before Lightning and torch are imported (they take seconds to load)."""
+    proc = run_cli(["-X", "importtime", "-m", "fdd.run", override, f"hydra.run.dir={tmp_path}"], module=None)
+    one_line_error(proc, needle)
+    loaded = {ln.split("|")[-1].strip().split(".")[0] for ln in proc.stderr.splitlines() if ln.startswith("import time:")}
+    assert "omegaconf" in loaded and "fdd" in loaded  # the import log is there, and was read
+    assert not loaded & {"torch", "lightning", "transformers"}, sorted(loaded & {"torch", "lightning", "transformers"})
+
+
 def test_unknown_option_uses_hydras_message(tmp_path):
     proc = run_cli(["no_such_key=1", f"hydra.run.dir={tmp_path}"])
     assert proc.returncode != 0
