@@ -24,7 +24,7 @@ from fdd.rationales import get_format
 from fdd.rounds import RoundRunner
 from fdd.store import RunStore, fault_point
 from fdd.tracking import Tracker
-from fdd.validation import UserError, validate  # noqa: F401 - UserError: also pipeline.UserError
+from fdd.validation import UserError, validate
 
 log = logging.getLogger("fdd")
 
