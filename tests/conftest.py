@@ -14,6 +14,12 @@ ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 SHARED_DATA = Path(os.environ.get("FDD_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
+# Under pytest-xdist (`-n 2`, the README's command) each worker owns one core: torch's default of one
+# thread per core in every worker, and in every fdd run a test starts, would oversubscribe the cores.
+# Set before any test imports torch; subprocesses inherit it.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 # Shrinks the embedded default to seconds: few problems, a very small T5, short generations.
 TINY = [
     "dataset.n=48", "eval.limit=8", "eval.max_new_tokens=64", "student.max_target_len=64", "eval.batch_size=32",
