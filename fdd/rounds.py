@@ -19,7 +19,6 @@ import json
 import logging
 import os
 import random
-import sys
 import time
 from collections import Counter
 from dataclasses import asdict
@@ -111,11 +110,6 @@ class RoundRunner(pl.Callback):
         if not trainer.is_global_zero and k < self.rounds:  # the enlarged set, as rank 0 committed it
             wait_for_commit(self.store, k)
             self.stage(k + 1)
-
-    def on_exception(self, trainer: pl.Trainer, student, exception: BaseException) -> None:
-        if isinstance(exception, KeyboardInterrupt):
-            print(f"fdd: interrupted; rerun the same command (or resume={self.store.dir}) to continue from "
-                  "the last committed round", file=sys.stderr)
 
     # -- the round boundary ----------------------------------------------------------------
     def _solve(self, trainer: pl.Trainer | None, student, problems: list[Problem], desc: str,

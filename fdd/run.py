@@ -30,8 +30,8 @@ def main(cfg: DictConfig) -> float | None:
         from fdd.pipeline import run
 
         return run(cfg)
-    except KeyboardInterrupt:
-        print("fdd: interrupted; rerun the same command to resume from the last committed round",
+    except KeyboardInterrupt as e:  # training's carries the run dir to resume
+        print(f"fdd: interrupted; {e or 'rerun the same command to resume from the last committed round'}",
               file=sys.stderr)
         sys.exit(130)
     except Exception as e:  # noqa: BLE001 - one line for the user; FDD_DEBUG=1 shows the traceback
