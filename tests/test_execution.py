@@ -499,7 +499,7 @@ FAST_PATH_PROBES = [
 ]
 
 
-@pytest.mark.parametrize("program", list(FAST_PATH_PROBES) + [p for p, _ in HOSTILE.values()])
+@pytest.mark.parametrize("program", FAST_PATH_PROBES + [p for p, _ in HOSTILE.values()] + list(GROWTH.values()))
 def test_fast_path_accepts_only_what_the_ast_check_accepts(program: str, monkeypatch: pytest.MonkeyPatch) -> None:
     fast = policy.compile_program(program)
     monkeypatch.setattr(policy, "_FAST", None)
