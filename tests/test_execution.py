@@ -56,15 +56,19 @@ def sandbox_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("sandbox_cwd")
 
 
-@pytest.fixture(scope="module")
-def ex(sandbox_dir: Path):
+def _executor_in(sandbox_dir: Path, workers: int, timeout: float) -> Executor:
     """Workers are started with the empty temp dir as cwd, so any file they create shows up there."""
     old = os.getcwd()
     os.chdir(sandbox_dir)
     try:
-        executor = Executor(workers=2, timeout=TIMEOUT, memory_mb=256, grace=0.5)
+        return Executor(workers=workers, timeout=timeout, memory_mb=256, grace=0.5)
     finally:
         os.chdir(old)
+
+
+@pytest.fixture(scope="module")
+def ex(sandbox_dir: Path):
+    executor = _executor_in(sandbox_dir, workers=2, timeout=TIMEOUT)
     yield executor
     executor.close()
 
@@ -74,12 +78,7 @@ def roomy(sandbox_dir: Path):
     """Like `ex`, with a wall clock no memory-growth program comes near (it stops at the memory limit
     in ~0.25 s on a quiet machine; with a loaded one, 1 s was sometimes reached first). Closed after
     each test, as later tests count the processes alive."""
-    old = os.getcwd()
-    os.chdir(sandbox_dir)
-    try:
-        executor = Executor(workers=1, timeout=30.0, memory_mb=256, grace=0.5)
-    finally:
-        os.chdir(old)
+    executor = _executor_in(sandbox_dir, workers=1, timeout=30.0)
     yield executor
     executor.close()
 
