@@ -299,15 +299,13 @@ def fit(cfg: DictConfig, store: RunStore, student, data: DistillData, runner: Ro
                           max_epochs=(cfg.rounds + 1) * round_epochs(cfg), reload_dataloaders_every_n_epochs=1,
                           enable_checkpointing=False, default_root_dir=str(store.dir), num_sanity_val_steps=0)
     ckpt = store.checkpoint_path(k0 - 1) if k0 > 0 else None
-    resume = f"rerun the same command (or resume={store.dir}) to continue from the last committed round"
     try:
         trainer.fit(student, datamodule=data, ckpt_path=str(ckpt) if ckpt else None)
-    except SystemExit as e:  # Lightning answers Ctrl-C with sys.exit(1); fdd.run exits 130 for it
-        if isinstance(e.__context__, KeyboardInterrupt):
-            raise KeyboardInterrupt(resume) from None
+    except SystemExit as e:  # Lightning 2.6 answers Ctrl-C with sys.exit(1) (its only interrupt path)
+        if isinstance(e.__context__, KeyboardInterrupt):  # fdd.run prints this and exits 130
+            raise KeyboardInterrupt(f"rerun the same command (or resume={store.dir}) to continue from the "
+                                    "last committed round") from None
         raise
-    if trainer.interrupted:
-        raise KeyboardInterrupt(resume)
     if store.state()["committed"] < cfg.rounds:
         raise RuntimeError("training stopped before the last round was committed")
 
