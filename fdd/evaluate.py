@@ -1,7 +1,10 @@
 """Batched generation → answers → accuracy.
 
-Questions are sorted by length so each padded batch wastes little; the student's texts are turned
-into answers by the rationale format (PoT: executed in the sandbox). With `samples` > 1 the answer
+Questions are sorted by length so each padded batch wastes little; a sequence stops at EOS or as
+soon as its rationale is finished (fdd/stopping.py), and each text is cut there; the student's texts
+are turned into answers by the rationale format (PoT: executed in the sandbox). Every generated
+text records how it ended: `eos`, `done` (the rationale was finished) or `limit` (cut at
+`max_new_tokens`, counted per round in summary.json). With `samples` > 1 the answer
 is the majority vote over the executed answers of sampled rationales (self-consistency), and
 `pass_rate` the fraction of samples whose answer is right (fdd/verdicts.py).
 """
@@ -12,6 +15,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from tqdm.auto import tqdm
@@ -19,6 +23,7 @@ from tqdm.auto import tqdm
 from fdd.answers import answers_match
 from fdd.problems import Problem
 from fdd.rationales import RationaleFormat
+from fdd.stopping import RationaleStop
 from fdd.student import causal_batch
 
 
@@ -30,18 +35,25 @@ class Verdict:
     error: str | None
     correct: bool
     pass_rate: float = 0.0  # fraction of the samples whose executed answer is right
+    cut: int = 0  # samples cut at max_new_tokens
+
+
+class Generated(NamedTuple):
+    text: str
+    end: str  # "eos" | "done" (the rationale was finished) | "limit" (cut at max_new_tokens)
 
 
 @torch.no_grad()
 def generate(model, tokenizer, questions: Sequence[str], batch_size: int = 64, max_new_tokens: int = 160,
              samples: int = 1, max_source_len: int = 256, desc: str = "generate",
-             temperature: float = 0.7) -> list[list[str]]:
+             temperature: float = 0.7, fmt: RationaleFormat | None = None) -> list[list[Generated]]:
     """For each question, `samples` generated texts (greedy when samples == 1, else sampled at
-    `temperature` from the full distribution)."""
+    `temperature` from the full distribution). With a rationale format `fmt`, a sequence stops as
+    soon as its rationale is finished and its text is cut there; without one, only EOS stops it."""
     was_training = model.training
     model.eval()
     order = sorted(range(len(questions)), key=lambda i: len(questions[i]))
-    out: list[list[str]] = [[] for _ in questions]
+    out: list[list[Generated]] = [[] for _ in questions]
     device = next(model.parameters()).device
     causal = not model.config.is_encoder_decoder
     if causal:
@@ -57,15 +69,27 @@ def generate(model, tokenizer, questions: Sequence[str], batch_size: int = 64, m
         else:
             enc = tokenizer([questions[i] for i in idx], return_tensors="pt", padding=True, truncation=True,
                             max_length=max_source_len).to(device)
-        gen = model.generate(**enc, **kw)
-        if causal:
-            gen = gen[:, enc["input_ids"].shape[1]:]
+        prompt_width = enc["input_ids"].shape[1] if causal else 0
+        stop = RationaleStop(fmt, tokenizer, prompt_width) if fmt is not None else None
+        gen = model.generate(**enc, **kw, stopping_criteria=[stop] if stop is not None else None)
+        gen = gen[:, prompt_width:]
         texts = tokenizer.batch_decode(gen, skip_special_tokens=True)
+        ends = _ends(gen, tokenizer.eos_token_id, stop, max_new_tokens)
+        done = [Generated(fmt.cut(t) if fmt is not None else t, e) for t, e in zip(texts, ends)]
         for j, i in enumerate(idx):
-            out[i] = texts[j * samples:(j + 1) * samples]
+            out[i] = done[j * samples:(j + 1) * samples]
     if was_training:
         model.train()
     return out
+
+
+def _ends(gen: torch.Tensor, eos: int | None, stop: RationaleStop | None, max_new_tokens: int) -> list[str]:
+    """How each generated row ended (see `Generated.end`). A row that stopped early is padded to
+    the batch's length; one still running when the batch ended has all `max_new_tokens`."""
+    stopped = stop.stopped if stop is not None and stop.stopped is not None else torch.zeros(len(gen), dtype=torch.bool)
+    has_eos = (gen == eos).any(dim=1) if eos is not None else torch.zeros(len(gen), dtype=torch.bool)
+    return ["done" if s else "eos" if e else "limit" if gen.shape[1] >= max_new_tokens else "eos"
+            for s, e in zip(stopped.tolist(), has_eos.cpu().tolist())]
 
 
 def vote(answers: Sequence[float | None]) -> float | None:
@@ -80,18 +104,21 @@ def vote(answers: Sequence[float | None]) -> float | None:
 
 
 def solve(model, tokenizer, problems: Sequence[Problem], fmt: RationaleFormat, samples: int = 1,
-          **gen_kw) -> list[Verdict]:
-    texts = generate(model, tokenizer, [p.question for p in problems], samples=samples, **gen_kw)
+          stop_early: bool = True, **gen_kw) -> list[Verdict]:
+    gens = generate(model, tokenizer, [p.question for p in problems], samples=samples,
+                    fmt=fmt if stop_early else None, **gen_kw)
+    texts = [[g.text for g in gs] for gs in gens]
     flat = fmt.answers([t for ts in texts for t in ts])
     verdicts, k = [], 0
-    for p, ts in zip(problems, texts):
+    for p, ts, gs in zip(problems, texts, gens):
         got = flat[k:k + len(ts)]
         k += len(ts)
         answer = vote([a.value for a in got])
         error = None if answer is not None else ((got[0].error or "non_finite") if got else "empty")
         correct = answer is not None and p.answer is not None and answers_match(answer, p.answer)
         passed = sum(a.value is not None and p.answer is not None and answers_match(a.value, p.answer) for a in got)
-        verdicts.append(Verdict(p.id, ts[0] if ts else "", answer, error, correct, passed / len(got) if got else 0.0))
+        verdicts.append(Verdict(p.id, ts[0] if ts else "", answer, error, correct, passed / len(got) if got else 0.0,
+                                sum(g.end == "limit" for g in gs)))
     return verdicts
 
 

@@ -3,7 +3,8 @@ and called as `instantiate(cfg.student.model, corpus=..., tokenizer=...)`:
 - `scratch_t5`: a small T5 built from a config, with a byte-level BPE tokenizer trained on the
   round-0 distillation set (digits split one by one, so numbers are copied digit by digit).
 - `seq2seq`: a pretrained encoder-decoder (FLAN-T5, ...) from a hub id or a local directory.
-- `causal`: a pretrained decoder-only LM (Qwen2.5, SmolLM2, GPT-2, Llama, ...). It reads the prompt
+- `causal`: a pretrained decoder-only LM (Qwen2.5, SmolLM2, GPT-2, Llama, ...), also from a GGUF
+  file (`gguf_file`, dequantized to float weights; fdd/model_files.py says where files are). It reads the prompt
   `PROMPT` and continues with the rationale and EOS. The template travels in the model config
   (`fdd_prompt`), so a saved student rebuilds its own prompt (fdd.evaluate, fdd.solve). Plain text
   rather than a chat template: base models and tiny test models alike read it, and the final
@@ -30,6 +31,8 @@ from transformers import (
     T5Config,
     T5ForConditionalGeneration,
 )
+
+from fdd import model_files
 
 log = logging.getLogger("fdd")
 
@@ -81,40 +84,74 @@ def _hub_unreachable() -> str | None:
     return None
 
 
-def _from_pretrained(auto, name_or_path: str, dtype: str | None = None):
+def _from_pretrained(auto, name_or_path: str, dtype: str | None = None, gguf_file: str | None = None):
     """`auto.from_pretrained` with a one-line error naming the student (a typo, no hub access).
-    A local dir loads directly; a hub id loads from the local HF cache if it is there (no network),
-    else from the hub after a quick reachability check. Weights load in `dtype` ("float32" for
-    training: transformers 5 would keep a bf16 checkpoint in bf16, and mixed precision wants fp32
-    master weights; "auto": the checkpoint's own dtype)."""
+    A local dir (or `pkg:NAME`, fdd/model_files.py) loads directly; a hub id loads from the local HF
+    cache if it is there (no network), else from the hub after a quick reachability check. Weights
+    load in `dtype` ("float32" for training: transformers 5 would keep a bf16 checkpoint in bf16, and
+    mixed precision wants fp32 master weights; "auto": the checkpoint's own dtype). `gguf_file`: the
+    weights (and tokenizer) come from that GGUF file, dequantized to float (`_dequantized`)."""
+    if (not name_or_path or name_or_path == "???") and gguf_file and Path(gguf_file).expanduser().is_absolute():
+        name_or_path = str(Path(gguf_file).expanduser().parent)
     if not name_or_path or name_or_path == "???":
         raise ValueError("set student.name_or_path to a hub id or a local directory")
+    try:
+        name_or_path = model_files.resolve(name_or_path)
+    except FileNotFoundError as e:
+        raise OSError(str(e)) from None
     kw = {} if dtype is None else {"dtype": dtype if dtype == "auto" else getattr(torch, dtype)}
+    if gguf_file:
+        kw["gguf_file"] = str(Path(gguf_file).expanduser())
+        if auto is not AutoTokenizer:
+            kw["quantization_config"] = _gguf_dequantize(kw["gguf_file"])
     local = Path(name_or_path).expanduser()
     if not local.is_dir():
         if name_or_path.startswith(("/", "./", "../", "~")) or name_or_path.count("/") > 1:
             raise OSError(f"cannot load student {name_or_path!r}: no such directory")
         try:
-            return auto.from_pretrained(name_or_path, local_files_only=True, **kw)
+            return _dequantized(auto.from_pretrained(name_or_path, local_files_only=True, **kw))
         except (OSError, ValueError):
             pass  # not in the cache: try the hub
         if why := _hub_unreachable():
             raise OSError(f"cannot load student {name_or_path!r}: not a local directory nor in the Hugging Face "
                           f"cache, and {why}")
     try:
-        return auto.from_pretrained(str(local) if local.is_dir() else name_or_path, **kw)
+        return _dequantized(auto.from_pretrained(str(local) if local.is_dir() else name_or_path, **kw))
     except OSError as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise OSError(f"cannot load student {name_or_path!r} (not a local dir, or the hub is not reachable): "
                       f"{first}") from e
 
 
+def _gguf_dequantize(gguf_file: str):
+    """Ask transformers to unpack every GGUF tensor at load time: with its GGUF kernels installed it
+    would otherwise keep them packed, which can neither train nor be saved."""
+    try:
+        from transformers import GgufConfig
+    except ImportError:  # older transformers 5.x: GGUF always loads dequantized
+        return None
+    return GgufConfig(gguf_file=gguf_file, dequantize=True)
+
+
+def _dequantized(obj):
+    """A model loaded from GGUF as an ordinary float model: no quantizer left (transformers refuses
+    to save a model that still has one: "quantized with gguf and is not serializable")."""
+    if not isinstance(obj, PreTrainedModel):
+        return obj
+    quantizer = getattr(obj, "hf_quantizer", None)
+    if quantizer is not None and getattr(quantizer.quantization_config, "quant_method", None) == "gguf":
+        quantizer.remove_quantization_config(obj)
+    if packed := sorted({str(p.dtype) for p in obj.parameters() if not p.dtype.is_floating_point}):
+        raise ValueError(f"the GGUF student kept packed weights ({', '.join(packed)}): it cannot be trained")
+    return obj
+
+
 def seq2seq(corpus: Sequence[str], tokenizer: PreTrainedTokenizerBase | None = None, name_or_path: str = "",
-            dtype: str = "float32", **_) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+            dtype: str = "float32", gguf_file: str | None = None, **_) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """A pretrained encoder-decoder (FLAN-T5, ...); `corpus` is unused: the tokenizer comes with it.
     `tokenizer` is the run's saved copy on resume."""
-    tokenizer = tokenizer or _from_pretrained(AutoTokenizer, name_or_path)
-    model = _from_pretrained(AutoModelForSeq2SeqLM, name_or_path, dtype)
+    tokenizer = tokenizer or _from_pretrained(AutoTokenizer, name_or_path, gguf_file=gguf_file)
+    model = _from_pretrained(AutoModelForSeq2SeqLM, name_or_path, dtype, gguf_file)
     if not model.config.is_encoder_decoder:
         raise ValueError(f"{name_or_path!r} is a decoder-only model: use student=causal")
     if tokenizer.eos_token_id is None or tokenizer.pad_token_id is None:
@@ -123,13 +160,15 @@ def seq2seq(corpus: Sequence[str], tokenizer: PreTrainedTokenizerBase | None = N
 
 
 def causal(corpus: Sequence[str], tokenizer: PreTrainedTokenizerBase | None = None, name_or_path: str = "",
-           prompt: str = PROMPT, dtype: str = "float32", **_) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """A pretrained decoder-only LM. Adds a pad token if the tokenizer has none (GPT-2, SmolLM2) and
-    grows the embeddings to fit; records `prompt` and EOS/pad in the model's (generation) config."""
+           prompt: str = PROMPT, dtype: str = "float32", gguf_file: str | None = None,
+           **_) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A pretrained decoder-only LM (from a checkpoint dir, a hub id, or a GGUF file). Adds a pad
+    token if the tokenizer has none (GPT-2, SmolLM2 base) and grows the embeddings to fit; records
+    `prompt` and EOS/pad in the model's (generation) config."""
     if "{question}" not in prompt:
         raise ValueError(f"student.model.prompt must contain {{question}}, got {prompt!r}")
-    tokenizer = tokenizer or _from_pretrained(AutoTokenizer, name_or_path)
-    model = _from_pretrained(AutoModelForCausalLM, name_or_path, dtype)
+    tokenizer = tokenizer or _from_pretrained(AutoTokenizer, name_or_path, gguf_file=gguf_file)
+    model = _from_pretrained(AutoModelForCausalLM, name_or_path, dtype, gguf_file)
     if model.config.is_encoder_decoder:
         raise ValueError(f"{name_or_path!r} is an encoder-decoder model: use student=seq2seq")
     if tokenizer.eos_token_id is None:

@@ -146,7 +146,7 @@ def build_student(cfg: DictConfig, seeds: list[Problem], fmt, run_dir: Path, sto
     model.config.fdd_rationale = fmt.name  # saved with the student: fdd.solve reads its answers the same way
     if cfg.get("eval") is not None and cfg.eval.get("max_new_tokens"):
         model.config.fdd_max_new_tokens = int(cfg.eval.max_new_tokens)  # and generates with the same budget
-    not_student = ("model", "name_or_path", "bucket_by_length")  # the factory's and the datamodule's keys
+    not_student = ("model", "name_or_path", "gguf_file", "bucket_by_length")  # the factory's and the datamodule's
     kw = {k: v for k, v in OmegaConf.to_container(cfg.student).items() if k not in not_student}
     student = Student(model, tokenizer, **kw)
     if tok_dir.exists():  # resume: the saved tokenizer is the (repaired) one; grow the embeddings to match
@@ -158,9 +158,20 @@ def build_student(cfg: DictConfig, seeds: list[Problem], fmt, run_dir: Path, sto
         except tokenization.LossyTokenizer as e:
             raise UserError(str(e)) from None
         if store is not None:
-            store.write_summary({**store.summary(), "tokenizer": {k: v for k, v in report.items() if k != "record"}})
+            store.write_summary({**store.summary(), "tokenizer": {k: v for k, v in report.items() if k != "record"},
+                                 "stop_rule": stop_rule_check(seeds, fmt, cfg.eval.get("stop_early", True))})
         save_dir(tokenization.WithRecord(student.tokenizer, report.get("record")), tok_dir)
     return student
+
+
+def stop_rule_check(seeds: list[Problem], fmt, enabled: bool) -> dict:
+    """Round 0: the training targets inside which generation would stop (fdd/rationales.py `end`),
+    warned about when eval.stop_early is on: the student would be cut short where it imitates them."""
+    early = [p.id for p in seeds if fmt.early_end(fmt.render(p))]
+    if early and enabled:
+        log.warning("%d of %d round-0 targets set their answer before their last line (first: %s): generation "
+                    "stops there; set eval.stop_early=false to generate to EOS", len(early), len(seeds), early[0])
+    return {"targets": len(seeds), "early": len(early), "first_early": early[0] if early else None}
 
 
 def save_dir(obj, path: Path) -> None:

@@ -11,6 +11,18 @@ share one code path:
   ending in `ans = ...`, solved with sympy. The text is only *parsed* here (with `ast`, checked
   to hold names, numbers and arithmetic) and translated into a small sympy program that the
   sandbox runs, because sympy's own string parser calls `eval` on untrusted text.
+
+Every format also says where a generated rationale is finished (`end`), so generation can stop a
+sequence there instead of running to the token limit (fdd/stopping.py): a barely trained student
+rarely emits EOS, and one such sequence holds its whole batch to `max_new_tokens`.
+- all formats: a line that starts a new "Question:" (the student imitating a few-shot prompt);
+- pot: the completed top-level statement that sets `ans` (brackets closed), or a blank line after
+  a `return` (a `solution()` function); and a program whose completed lines already fail to parse
+  (`hopeless`: no continuation can run, so the answer is a syntax error either way);
+- eot: the completed `ans = ...` line, or a blank line after it;
+- cot: the end of the sentence that states the answer ("The answer is X." / "#### X").
+A rationale that sets its answer before its last line (`ans = 0`, then a loop adding to it) would
+be cut short by these rules; `early_end` finds such training targets (reported at round 0).
 """
 
 from __future__ import annotations
@@ -30,8 +42,15 @@ class Answer:
     error: str | None = None
 
 
+_NEW_QUESTION = re.compile(r"^[ \t]*Question[ \t]*:", re.M)
+_SETS_ANS = re.compile(r"ans[ \t]*(?::[^=\n]*)?=(?!=)")  # at column 0: `ans = ...`, `ans: float = ...`
+_RETURN = re.compile(r"[ \t]+return\b")
+_OPEN, _CLOSE = "([{", ")]}"
+
+
 class RationaleFormat:
     name: str = ""
+    triggers: str = "\n:"  # a token holding one of these may finish a rationale: only then is `end` asked
 
     def render(self, problem: Problem) -> str:
         """The student's training target for a problem."""
@@ -39,6 +58,53 @@ class RationaleFormat:
 
     def answers(self, texts: Sequence[str]) -> list[Answer]:
         raise NotImplementedError
+
+    def end(self, text: str) -> int | None:
+        """Where the rationale that `text` begins is finished (cut there), or None while it may go on."""
+        q = _NEW_QUESTION.search(text)
+        return q.start() if q else None
+
+    def hopeless(self, text: str) -> bool:
+        """Whether no continuation of `text` can give an answer (generation may stop, the text stays)."""
+        return False
+
+    def cut(self, text: str) -> str:
+        """`text` up to the end of its rationale (all of it if it never finishes)."""
+        e = self.end(text)
+        return text if e is None else text[:e].rstrip()
+
+    def early_end(self, target: str) -> bool:
+        """Whether generation would stop inside this training target: `end` fires on one of its
+        prefixes (the ones a trigger token can end) before the target's last line."""
+        target = target.rstrip()
+        for i, ch in enumerate(target):
+            if ch in self.triggers and (e := self.end(target[:i + 1])) is not None and e < len(target):
+                return True
+        return False
+
+
+def _answer_line_end(text: str, returns: bool) -> int | None:
+    """End of the first completed top-level statement that sets `ans` (brackets balanced over its
+    lines), or the start of a blank line after it or, with `returns`, after a `return` line."""
+    pos, depth, pending, answered = 0, 0, False, False
+    for line in text.split("\n")[:-1]:  # completed lines only
+        line += "\n"
+        stripped = line.strip()
+        if not stripped:
+            if answered:
+                return pos
+        else:
+            answered = False
+            if not pending and _SETS_ANS.match(line):
+                pending, depth = True, 0
+            elif returns and _RETURN.match(line):
+                answered = True
+            if pending:
+                depth += sum(line.count(c) for c in _OPEN) - sum(line.count(c) for c in _CLOSE)
+                if depth <= 0 and not stripped.endswith("\\"):
+                    return pos + len(line)
+        pos += len(line)
+    return None
 
 
 class PoT(RationaleFormat):
@@ -51,6 +117,27 @@ class PoT(RationaleFormat):
 
         return [Answer(o.answer, o.error) for o in execute(list(texts))]
 
+    def end(self, text: str) -> int | None:
+        ends = [e for e in (super().end(text), _answer_line_end(text, returns=True)) if e is not None]
+        return min(ends, default=None)
+
+    def hopeless(self, text: str) -> bool:
+        """The completed lines are a syntax error that no further line can mend (`codeop`, the
+        interactive interpreter's test: compile only, nothing runs)."""
+        import codeop
+        import warnings
+
+        done = text[:text.rfind("\n") + 1]
+        if not done.strip():
+            return False
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # SyntaxWarning for odd literals
+            try:
+                codeop.compile_command(done, "<rationale>", "exec")
+            except (SyntaxError, ValueError, OverflowError, MemoryError, RecursionError):
+                return True
+        return False
+
 
 # --- Chain-of-Thought -------------------------------------------------------------------------
 def cot_answer(text: str) -> float | None:
@@ -61,10 +148,25 @@ def cot_answer(text: str) -> float | None:
     return extract_final_answer(text or "")
 
 
+_ANSWER_CUE = re.compile(r"answer\s+is\b|####", re.I)
+_SENTENCE_END = re.compile(r"[.!](?=\s)|\n")
+
+
 class CoT(RationaleFormat):
     """Chain-of-Thought: worked text; the number in its final "The answer is X." is the answer."""
 
     name = "cot"
+    triggers = "\n:.! \t"  # a sentence ends at its full stop, seen once the next token is a space
+
+    def end(self, text: str) -> int | None:
+        """The end of the first sentence that states the answer with a number in it."""
+        q = super().end(text)
+        for m in _ANSWER_CUE.finditer(text if q is None else text[:q]):
+            rest = text[m.end():]
+            e = _SENTENCE_END.search(rest)
+            if e is not None and any(ch.isdigit() for ch in rest[:e.start()]):
+                return m.end() + e.end()
+        return q
 
     def answers(self, texts: Sequence[str]) -> list[Answer]:
         out = []
@@ -173,6 +275,10 @@ class EoT(RationaleFormat):
     """Equation-of-Thought: a system of equations ending in `ans = ...`, solved with sympy in the sandbox."""
 
     name = "eot"
+
+    def end(self, text: str) -> int | None:
+        ends = [e for e in (super().end(text), _answer_line_end(text, returns=False)) if e is not None]
+        return min(ends, default=None)
 
     def answers(self, texts: Sequence[str]) -> list[Answer]:
         from fdd.sandbox import execute

@@ -79,6 +79,7 @@ class RoundRunner(pl.Callback):
         self.frontier: list[Problem] = []
         self._t0, self._step0 = time.time(), 0
         self._generated: list[int] = [0]  # problems generated this boundary, per rank
+        self._cut: Counter = Counter()  # sequences cut at eval.max_new_tokens this boundary, per set
 
     def on_train_epoch_start(self, trainer: pl.Trainer, student) -> None:
         k, first = divmod(trainer.current_epoch, self.epochs_per_round)
@@ -119,17 +120,20 @@ class RoundRunner(pl.Callback):
         rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
         mine = problems[rank::world]
         verdicts = evaluate.solve(student.generation_model(), student.tokenizer, mine, self.fmt, samples=samples,
-                                  temperature=temperature, batch_size=self.eval_cfg.batch_size, max_new_tokens=self.eval_cfg.max_new_tokens,
-                                  max_source_len=student.max_source_len, desc=desc)
+                                  temperature=temperature, batch_size=self.eval_cfg.batch_size,
+                                  max_new_tokens=self.eval_cfg.max_new_tokens, max_source_len=student.max_source_len,
+                                  desc=desc, stop_early=self.eval_cfg.get("stop_early", True))
         if world == 1:
             self._generated[0] += len(mine)
-            return verdicts
-        parts: list = [None] * world
-        torch.distributed.all_gather_object(parts, verdicts)
-        out: list = [None] * len(problems)
-        for r, part in enumerate(parts):
-            out[r::world] = part
-            self._generated[r] += len(part)
+            out = verdicts
+        else:
+            parts: list = [None] * world
+            torch.distributed.all_gather_object(parts, verdicts)
+            out = [None] * len(problems)
+            for r, part in enumerate(parts):
+                out[r::world] = part
+                self._generated[r] += len(part)
+        self._cut[desc.removeprefix("eval ")] += sum(v.cut for v in out)
         return out
 
     def _sampled_verdicts(self, trainer: pl.Trainer | None, student, pool: list[Problem], k: int,
@@ -221,7 +225,7 @@ class RoundRunner(pl.Callback):
         work (rank 0 alone) then holds no collective open. Ranks > 0 return after generating."""
         lead = trainer is None or trainer.is_global_zero
         world = trainer.world_size if trainer is not None else 1
-        self._generated = [0] * world
+        self._generated, self._cut = [0] * world, Counter()
         train = self.data.problems
         entry: dict = {"round": k, "train_size": len(train)}
         last = k >= self.rounds
@@ -243,10 +247,12 @@ class RoundRunner(pl.Callback):
             entry["training"] = training
         entry["eval"] = evals
         device = next(student.generation_model().parameters()).device
+        cut = sum(self._cut.values())
         entry["generation"] = {"problems": sum(self._generated), "per_rank": list(self._generated),
-                               "device": device.type}
-        log.info("round %d boundary: generated for %d problems on %d rank(s) (per rank: %s) on %s", k,
-                 sum(self._generated), world, ", ".join(map(str, self._generated)), device)
+                               "device": device.type, "cut_at_limit": cut, "cut_by_set": dict(self._cut)}
+        log.info("round %d boundary: generated for %d problems on %d rank(s) (per rank: %s) on %s; %d sequence(s) "
+                 "cut at eval.max_new_tokens=%d", k, sum(self._generated), world,
+                 ", ".join(map(str, self._generated)), device, cut, self.eval_cfg.max_new_tokens)
         entry["seconds"] = round(time.time() - self._t0, 2)
         next_train = None if last else train + added
         self.store.commit_round(k, records, added, next_train, entry)

@@ -70,13 +70,15 @@ def read_questions(file: str) -> list[dict]:
 
 def solve(model, tokenizer, questions: list[str], rationale: str = "pot", batch_size: int = 32,
           max_new_tokens: int = 256, max_source_len: int = 256) -> list[tuple[str, float | None, str | None]]:
-    """(rationale, executed answer, error) per question: greedy generation, then the format's answers."""
+    """(rationale, executed answer, error) per question: greedy generation that stops when the
+    rationale is finished (as at a round boundary), then the format's answers."""
     from fdd.evaluate import generate
     from fdd.rationales import get_format
 
-    texts = [t[0] for t in generate(model, tokenizer, questions, batch_size=batch_size,
-                                    max_new_tokens=max_new_tokens, max_source_len=max_source_len, desc="solve")]
-    answers = get_format(rationale).answers(texts)
+    fmt = get_format(rationale)
+    texts = [g[0].text for g in generate(model, tokenizer, questions, batch_size=batch_size, fmt=fmt,
+                                         max_new_tokens=max_new_tokens, max_source_len=max_source_len, desc="solve")]
+    answers = fmt.answers(texts)
     return [(t, a.value, a.error) for t, a in zip(texts, answers)]
 
 

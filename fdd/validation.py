@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf
 
-from fdd import feedback, verdicts
+from fdd import feedback, model_files, verdicts
 
 
 class UserError(Exception):
@@ -33,5 +33,18 @@ def validate(cfg: DictConfig) -> None:
     if cfg.student.get("reinit_each_round") and "fsdp" in str(
             strategy.get("_target_", "") if OmegaConf.is_dict(strategy) else strategy).lower():
         raise UserError("student.reinit_each_round=true is not supported with trainer=fsdp")
-    if OmegaConf.is_missing(cfg.student, "name_or_path"):
-        raise UserError("this student needs student.name_or_path=HUB_ID_OR_LOCAL_DIR")
+    if "name_or_path" in cfg.student:
+        check_student_files(cfg.student)
+
+
+def check_student_files(student: DictConfig) -> None:
+    """A pretrained student's files exist (fdd/model_files.py). A GGUF file given by its absolute path
+    alone is its own directory: name_or_path is set to the folder that holds it."""
+    gguf = student.get("gguf_file")
+    if OmegaConf.is_missing(student, "name_or_path"):
+        if not (gguf and model_files.gguf_path("", gguf).is_absolute()):
+            raise UserError("this student needs student.name_or_path=HUB_ID_OR_LOCAL_DIR (or an absolute "
+                            "student.gguf_file=FILE)")
+        student.name_or_path = str(model_files.gguf_path("", gguf).parent)
+    if problem := model_files.check(student.name_or_path, gguf):
+        raise UserError(problem)

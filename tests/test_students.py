@@ -250,7 +250,8 @@ def test_solve_reports_bad_input_in_one_line(tmp_path):
 def test_pretrained_student_without_name_fails_clearly(tmp_path):
     res = run_cli([*TINY_PRETRAINED, "student=causal", f"hydra.run.dir={tmp_path}"], timeout=120)
     assert res.returncode != 0
-    assert res.stderr.strip() == "fdd: error: this student needs student.name_or_path=HUB_ID_OR_LOCAL_DIR"
+    assert res.stderr.strip() == ("fdd: error: this student needs student.name_or_path=HUB_ID_OR_LOCAL_DIR (or an "
+                                  "absolute student.gguf_file=FILE)")
 
 
 def test_batch_order_depends_on_the_seed_alone():

