@@ -22,6 +22,7 @@ from fdd.answers import answers_match
 from fdd.checks import DEFAULT_CHECKS, rejection
 from fdd.problems import Problem
 from fdd.rationales import RationaleFormat
+from fdd.teachers.base import truncated
 from fdd.verdicts import branches
 
 ARMS = ("fdd", "random", "easy_only", "hard_only", "none")
@@ -85,6 +86,9 @@ def verify(candidates: Sequence[Problem], fmt: RationaleFormat, known: Iterable[
     results = fmt.answers([c.rationale or "" for c in candidates])
     kept, rejected = [], Counter()
     for c, r in zip(candidates, results):
+        if truncated(c.rationale):  # the last problem of a reply cut at the token limit: maybe incomplete
+            rejected["truncated"] += 1
+            continue
         if r.value is None or not math.isfinite(r.value):
             rejected["invalid"] += 1
             continue
@@ -121,7 +125,9 @@ def verify(candidates: Sequence[Problem], fmt: RationaleFormat, known: Iterable[
 
 def annotate(problems: Sequence[Problem], candidates: Sequence[Sequence[str]], fmt: RationaleFormat,
              decontaminator=None) -> Verified:
-    """Round 0: keep each seed problem with the first teacher rationale that reproduces its gold answer."""
+    """Round 0: keep each seed problem with the first teacher rationale that reproduces its gold answer.
+    Rejected: `contaminated`, `no_rationale`, `wrong`, or `truncated` (no candidate was right and one
+    came from a reply cut at the teacher's token limit: raising it may help)."""
     flat = [t for ts in candidates for t in ts]
     results = fmt.answers(flat)
     kept, rejected, k = [], Counter(), 0
@@ -134,7 +140,7 @@ def annotate(problems: Sequence[Problem], candidates: Sequence[Sequence[str]], f
         good = next((t for t, r in zip(ts, got) if r.value is not None and p.answer is not None
                      and answers_match(r.value, p.answer)), None)
         if good is None:
-            rejected["wrong" if ts else "no_rationale"] += 1
+            rejected["truncated" if any(map(truncated, ts)) else "wrong" if ts else "no_rationale"] += 1
             continue
         p.rationale = good
         kept.append(p)

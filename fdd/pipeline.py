@@ -10,6 +10,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -30,7 +31,8 @@ log = logging.getLogger("fdd")
 
 # Keys that may change between a run's start and its resumption.
 RESUMABLE_CHANGES = ("rounds", "resume", "paths.", "logger", "trainer.", "eval.batch_size", "hydra",
-                     "max_lossy_targets")  # read at round 0 only
+                     "max_lossy_targets", "teacher.min_yield")  # the last two: read at round 0 only
+DEFAULT_MIN_YIELD = 0.2  # conf/teacher/*.yaml set it; a teacher config without it gets this
 
 
 def generation_budget(cfg: DictConfig, say: bool = True) -> None:
@@ -124,14 +126,25 @@ def prepare_seed(cfg: DictConfig, store: RunStore, teacher, fmt, decon) -> None:
     checked = feedback.annotate(problems, teacher.annotate(problems), fmt, decon)
     fault_point("annotate", 0)
     after = teacher.usage().as_dict()
-    if not checked.kept:
-        raise UserError(f"no training problem survived annotation ({dict(checked.rejected)})")
+    check_yield(len(checked.kept), len(problems), checked.rejected, cfg.teacher.get("min_yield", DEFAULT_MIN_YIELD))
     info = {"problems": len(problems), "parse_failed": len(loaded.failed), "kept": len(checked.kept),
             "rejected": sum(checked.rejected.values()), "rejected_by": dict(checked.rejected),
             "teacher": {k: v - before.get(k, 0) for k, v in after.items() if isinstance(v, int | float)}}
     log.info("round 0 set: %d of %d problems annotated and verified (%s rejected)", info["kept"],
              info["problems"], info["rejected"])
     store.commit_seed(checked.kept, info)
+
+
+def check_yield(kept: int, total: int, rejected: Counter, min_yield: float) -> None:
+    """Stop before training, in one line, when the teacher's round-0 rationales reproduce too few gold
+    answers: a teacher that cannot solve the training problems will not write verified new ones."""
+    if kept and kept >= min_yield * total:
+        return
+    top = ", ".join(f"{n} {why}" for why, n in rejected.most_common(3)) or "none"
+    raise UserError(f"round 0 kept {kept} of {total} training problems (yield {kept / max(1, total):.1%}, "
+                    f"teacher.min_yield={min_yield:g}); rejected: {top}. The teacher is too weak for this set"
+                    f"{' or its replies are cut: raise teacher.max_tokens' if rejected.get('truncated') else ''}"
+                    f"{'; teacher.min_yield=0 trains on what was kept' if kept else ''}")
 
 
 def build_student(cfg: DictConfig, seeds: list[Problem], fmt, run_dir: Path, store: RunStore | None = None):

@@ -17,8 +17,9 @@ sequence there instead of running to the token limit (fdd/stopping.py): a barely
 rarely emits EOS, and one such sequence holds its whole batch to `max_new_tokens`.
 - all formats: a line that starts a new "Question:" (the student imitating a few-shot prompt);
 - pot: the completed top-level statement that sets `ans` (brackets closed), or a blank line after
-  a `return` (a `solution()` function); and a program whose completed lines already fail to parse
-  (`hopeless`: no continuation can run, so the answer is a syntax error either way);
+  a `return` (a `solution()` function); and a program that is already a syntax error whatever
+  follows (`hopeless`: completed lines that fail to parse, or a line of prose), whose answer is
+  an error either way;
 - eot: the completed `ans = ...` line, or a blank line after it;
 - cot: the end of the sentence that states the answer ("The answer is X." / "#### X").
 A rationale that sets its answer before its last line (`ans = 0`, then a loop adding to it) would
@@ -28,6 +29,7 @@ be cut short by these rules; `early_end` finds such training targets (reported a
 from __future__ import annotations
 
 import ast
+import keyword
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,6 +48,8 @@ _NEW_QUESTION = re.compile(r"^[ \t]*Question[ \t]*:", re.M)
 _SETS_ANS = re.compile(r"ans[ \t]*(?::[^=\n]*)?=(?!=)")  # at column 0: `ans = ...`, `ans: float = ...`
 _RETURN = re.compile(r"[ \t]+return\b")
 _OPEN, _CLOSE = "([{", ")]}"
+_PROSE = re.compile(r"[ \t]*([A-Za-z_]\w*)[ \t]+([A-Za-z_]\w*)(?=[^\w])")  # two words, the second complete
+_KEYWORDS = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | {"print", "exec"}
 
 
 class RationaleFormat:
@@ -123,11 +127,15 @@ class PoT(RationaleFormat):
 
     def hopeless(self, text: str) -> bool:
         """The completed lines are a syntax error that no further line can mend (`codeop`, the
-        interactive interpreter's test: compile only, nothing runs)."""
+        interactive interpreter's test: compile only, nothing runs), or the line being written
+        starts with two plain words ("To solve", "Jamaar has"): no Python statement does."""
         import codeop
         import warnings
 
-        done = text[:text.rfind("\n") + 1]
+        cut = text.rfind("\n") + 1
+        if (m := _PROSE.match(text, cut)) and not ({m.group(1), m.group(2)} & _KEYWORDS):
+            return True
+        done = text[:cut]
         if not done.strip():
             return False
         with warnings.catch_warnings():

@@ -33,7 +33,9 @@ def validate(cfg: DictConfig) -> None:
     if cfg.student.get("reinit_each_round") and "fsdp" in str(
             strategy.get("_target_", "") if OmegaConf.is_dict(strategy) else strategy).lower():
         raise UserError("student.reinit_each_round=true is not supported with trainer=fsdp")
-    if "name_or_path" in cfg.student:
+    if not 0 <= cfg.teacher.get("min_yield", 0) <= 1:
+        raise UserError(f"teacher.min_yield must be in [0, 1], got {cfg.teacher.min_yield}")
+    if "name_or_path" in cfg.student or OmegaConf.is_missing(cfg.student, "name_or_path"):  # `in`: False if ???
         check_student_files(cfg.student)
 
 

@@ -13,11 +13,20 @@ code. `[[latency=0.5]]` delays that request. Counters live in `server.counts`.
 
 Like the real API, quirks included: error bodies have OpenAI's shape (`{"error": {"message",
 "type", "param", "code"}}`, e.g. 429 `insufficient_quota` once `quota` successful completions
-are spent, which is not a rate limit and never clears by waiting); `fail_rate` makes a seeded
+are spent, which is not a rate limit and never clears by waiting); a reply longer than the
+request's `max_tokens` is cut there with `finish_reason: "length"` (tokens counted as words and
+punctuation marks, as `usage` counts them); `fail_rate` makes a seeded
 share of chat requests fail at random (429, 500, too slow, malformed body) for flaky-server
 tests; batches keep their `metadata` and can be listed (`GET /v1/batches`). `served` counts the
 successful completions of each distinct request (n and prompt), so tests can prove nothing was paid twice.
 A teacher that is often wrong lives in tests/faulty_teacher.py.
+
+`FakeOpenAIServer.like_transformers_serve(model_dir)` behaves as `transformers serve MODEL_DIR`
+(transformers 5.24, read in its cli/serving code and seen against SmolLM2-135M-Instruct): the
+model id is the directory path; `n` is ignored (one choice); `temperature` does not turn sampling
+on, so every draw of a prompt is the same text; errors are FastAPI's `{"detail": "..."}`: an
+unknown model is HTTP 400 "Server is pinned to '<dir>'; requested '<model>'.", a body that is
+not JSON a plain-text HTTP 500 "Internal Server Error", an unexpected field HTTP 422.
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 Responder = Callable[[str, int], str]
 
+_TOKEN = re.compile(r"\w+|[^\w\s]")
 _MARKER = re.compile(r"\[\[(429|500|slow|malformed|prose)(?:\*(\d+))?\]\]")
 _LATENCY = re.compile(r"\[\[latency=([\d.]+)\]\]")
 _ANY_MARKER = re.compile(r"\[\[[^\]]*\]\]")
@@ -106,6 +116,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _error(self, status: int, message: str, code: str | None = None, headers: dict | None = None,
                kind: str = "invalid_request_error") -> None:
+        if self.server.fake.error_style == "fastapi":
+            if status == 500:
+                return self._send(500, b"Internal Server Error", headers, ctype="text/plain; charset=utf-8")
+            return self._send(status, {"detail": message}, headers)
         self._send(status, {"error": {"message": message, "type": kind, "param": None, "code": code}}, headers)
 
     def _body(self) -> bytes:
@@ -167,8 +181,12 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             req = json.loads(raw)
         except json.JSONDecodeError:
-            return self._error(400, "body is not JSON")
+            return self._error(500 if fake.error_style == "fastapi" else 400, "body is not JSON")
+        if fake.error_style == "fastapi" and (odd := set(req) - _SERVE_FIELDS):
+            return self._error(422, f"Unexpected fields in the request: {odd}")
         if req.get("model") not in fake.models:
+            if fake.error_style == "fastapi":
+                return self._error(400, f"Server is pinned to '{fake.models[0]}'; requested '{req.get('model')}'.")
             return self._error(404, f"The model `{req.get('model')}` does not exist or you do not have access "
                                     "to it.", "model_not_found")
         if fake.quota is not None and fake.counts["served"] >= fake.quota:
@@ -214,6 +232,22 @@ def _multipart_file(raw: bytes, ctype: str) -> bytes:
     return b""
 
 
+# the chat-completion fields `transformers serve` accepts (others: HTTP 422); `n` is accepted and ignored
+_SERVE_FIELDS = {"model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "n", "stream",
+                 "stop", "seed", "frequency_penalty", "presence_penalty", "logit_bias", "tools", "tool_choice",
+                 "response_format", "user", "generation_config", "chat_template_kwargs"}
+
+
+def _cut(text: str, max_tokens: int | None) -> tuple[str, str]:
+    """(text, finish_reason): the text cut after its first `max_tokens` tokens, as a server does."""
+    if max_tokens is None:
+        return text, "stop"
+    tokens = list(_TOKEN.finditer(text))
+    if len(tokens) <= max_tokens:
+        return text, "stop"
+    return text[:tokens[max_tokens - 1].end()], "length"
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 512
@@ -226,13 +260,14 @@ class FakeOpenAIServer:
     def __init__(self, *, models: tuple[str, ...] = ("fake-model",), api_key: str | None = None,
                  latency: float = 0.0, responder: Responder = default_responder, retry_after: str = "0.05",
                  slow_s: float = 1.0, batch_polls: int = 1, usage: bool = True, max_choices: int | None = None,
-                 quota: int | None = None, fail_rate: float = 0.0, seed: int = 0):
+                 quota: int | None = None, fail_rate: float = 0.0, seed: int = 0, error_style: str = "openai"):
         self.models, self.api_key, self.latency, self.responder = models, api_key, latency, responder
         self.retry_after, self.slow_s, self.batch_polls, self.usage = retry_after, slow_s, batch_polls, usage
         self.max_choices = max_choices  # e.g. 1: a server that ignores `n`
         self.hold_batches = False
         self.quota = quota  # successful chat completions left before 429 insufficient_quota (None: no limit)
         self.fail_rate, self._rng = fail_rate, random.Random(seed)
+        self.error_style = error_style  # "openai" | "fastapi" (transformers serve)
         self.served: Counter = Counter()  # "n=<n> <prompt>" -> successful completions
         self.counts: Counter = Counter()
         self.files: dict[str, bytes] = {}
@@ -240,6 +275,11 @@ class FakeOpenAIServer:
         self._attempts: Counter = Counter()
         self._lock = threading.Lock()
         self._httpd: _Server | None = None
+
+    @classmethod
+    def like_transformers_serve(cls, model_dir: str, **kw) -> FakeOpenAIServer:
+        """A stand-in for `transformers serve MODEL_DIR` (see the module docstring)."""
+        return cls(models=(str(model_dir),), max_choices=1, error_style="fastapi", **kw)
 
     # --- lifecycle ----------------------------------------------------------------------------
     def start(self) -> FakeOpenAIServer:
@@ -299,13 +339,14 @@ class FakeOpenAIServer:
         n = int(req.get("n") or 1)
         if self.max_choices is not None:
             n = min(n, self.max_choices)
-        texts = [self.responder(prompt, i) for i in range(n)]
+        limit = req.get("max_completion_tokens") or req.get("max_tokens")
+        replies = [_cut(self.responder(prompt, i), limit) for i in range(n)]
         body = {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
                 "model": req["model"],
-                "choices": [{"index": i, "finish_reason": "stop", "logprobs": None,
-                             "message": {"role": "assistant", "content": t}} for i, t in enumerate(texts)]}
+                "choices": [{"index": i, "finish_reason": finish, "logprobs": None,
+                             "message": {"role": "assistant", "content": t}} for i, (t, finish) in enumerate(replies)]}
         if self.usage:
-            p, c = len(prompt.split()), sum(len(t.split()) for t in texts)
+            p, c = len(_TOKEN.findall(prompt)), sum(len(_TOKEN.findall(t)) for t, _ in replies)
             body["usage"] = {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
         return body
 

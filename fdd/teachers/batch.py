@@ -135,8 +135,7 @@ class BatchAPI:
                 resp = item.get("response") or {}
                 body = resp.get("body") or {}
                 if resp.get("status_code") == 200 and isinstance(body.get("choices"), list):
-                    texts = [(c.get("message") or {}).get("content") or "" for c in body["choices"]]
-                    out = self._response(texts, body.get("usage"), self._batch_messages.get(key, []))
+                    out = self._response(body["choices"], body.get("usage"), self._batch_messages.get(key, []))
                     self.cache.put(key, out, self.model)
                     self._account(out)
                     self._fresh[key] = out

@@ -20,6 +20,10 @@ after all retries, `unparsed` are returned texts with nothing usable in them; to
 `cost_usd` cover sent requests only (list prices, also for the Batch API). Budgets count what this
 process sent: a resumed run starts a fresh budget, but never pays again for a cached response.
 `seed` is not sent (many servers reject or ignore it); reruns are reproducible through the cache.
+
+Replies cut at `max_tokens` (`finish_reason=length`) are counted (`truncated` in usage) and their
+texts marked (fdd.teachers.base.Rationale): a cut annotation is used only if it reproduces the gold
+answer, and the last problem of a cut reply is rejected as `truncated` (fdd/feedback.py).
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from tqdm import tqdm
 from fdd.checks import CHECKS, DEFAULT_CHECKS
 from fdd.problems import Problem
 from fdd.teachers import parse
-from fdd.teachers.base import Usage
+from fdd.teachers.base import Rationale, Usage, truncated
 from fdd.teachers.batch import BatchAPI
 from fdd.teachers.cache import ResponseCache, request_key
 from fdd.teachers.retries import Backoff, Malformed, TeacherStopped, fatal, one_line
@@ -116,7 +120,7 @@ class OpenAITeacher(BatchAPI):
         if cache_path is None and run_dir is not None:
             cache_path = str(Path(run_dir) / "teacher_cache.sqlite")
         self.cache = ResponseCache(cache_path)  # None (no run dir): an in-memory cache
-        self._usage = Usage(extra={"budget_exhausted": False})
+        self._usage = Usage(extra={"budget_exhausted": False, "truncated": 0})
         self._backoff = Backoff(max_retries, backoff_base_s, backoff_max_s)
         self._fresh: dict[str, dict] = {}  # batch results collected in this call, not yet handed out
         self._batch_failed: set[str] = set()
@@ -198,12 +202,16 @@ class OpenAITeacher(BatchAPI):
         return [{"role": "user", "content": render_prompt(self.prompts[task], question=question.strip(), n=n)}]
 
     def _rationales(self, texts: list[str], dedupe: bool = True) -> list[str]:
+        """The rationale in each reply; a cut reply's is marked, and a cut reply with none gives an
+        empty marked candidate, so verification names the cut as the reason."""
         out = []
         for t in texts:
             r = parse.extract_rationale(t, self.rationale)
             if r is None:
                 self._usage.unparsed += 1
-            elif not (dedupe and r in out):
+            if truncated(t):
+                r = Rationale(r or "", truncated=True)
+            if r is not None and not (dedupe and r in out):
                 out.append(r)
         return out
 
@@ -222,6 +230,8 @@ class OpenAITeacher(BatchAPI):
                 pairs = parse.parse_problems(t, self.rationale)
                 if not pairs:
                     self._usage.unparsed += 1
+                if pairs and truncated(t):  # the reply was cut in or after its last problem
+                    pairs[-1] = (pairs[-1][0], Rationale(pairs[-1][1], truncated=True))
                 for q, r in pairs:
                     if _normalise(q) not in seen and len(kids) < n:
                         seen.add(_normalise(q))
@@ -250,7 +260,7 @@ class OpenAITeacher(BatchAPI):
             return []
         self._failures.clear()
         self._stopped = None
-        sent, failed = self._usage.requests, self._usage.failed
+        sent, failed, cut = self._usage.requests, self._usage.failed, self._usage.extra["truncated"]
         try:
             out = run_sync(lambda: self._gather(jobs, desc))
             if self._stopped is not None:  # requests in flight were let finish (and cached): none paid twice
@@ -260,6 +270,9 @@ class OpenAITeacher(BatchAPI):
             if self._failures:
                 log.warning("%s: %d request(s) failed after %d retries (%s)", desc, sum(self._failures.values()),
                             self.max_retries, self._top_failures())
+        if cut := self._usage.extra["truncated"] - cut:
+            log.warning("%s: %d of %d replies were cut at teacher.max_tokens=%d (finish_reason=length)", desc, cut,
+                        sum(map(len, out)), self.max_tokens)
         sent, failed = self._usage.requests - sent, self._usage.failed - failed
         if sent and failed > self.max_failure_rate * sent:
             raise TeacherStopped(f"teacher: {failed} of {sent} requests of {desc} failed after retries "
@@ -311,11 +324,11 @@ class OpenAITeacher(BatchAPI):
     async def _fetch(self, client: openai.AsyncOpenAI, sem: asyncio.Semaphore, messages: list[dict], want: int,
                      key: str) -> list[str] | None:
         if key in self._fresh:
-            return self._fresh.pop(key)["texts"]
+            return self._texts(self._fresh.pop(key))
         hit = self.cache.get(key)
         if hit is not None:
             self._usage.cached += 1
-            return hit["texts"]
+            return self._texts(hit)
         if key in self._batch_failed:
             return None
         async with sem:
@@ -332,7 +345,16 @@ class OpenAITeacher(BatchAPI):
             return None
         self.cache.put(key, resp, self.model)
         self._account(resp)
-        return resp["texts"]
+        return self._texts(resp)
+
+    def _texts(self, resp: dict) -> list[str]:
+        """A response's texts, those cut at max_tokens marked and counted (older cache entries carry
+        no finish reasons: unmarked)."""
+        finish = resp.get("finish") or []
+        out = [Rationale(t, truncated=True) if i < len(finish) and finish[i] == "length" else t
+               for i, t in enumerate(resp["texts"])]
+        self._usage.extra["truncated"] += sum(map(truncated, out))
+        return out
 
     def _body(self, messages: list[dict], want: int) -> dict:
         return {"model": self.model, "messages": messages, "n": want, "temperature": self.temperature,
@@ -362,17 +384,20 @@ class OpenAITeacher(BatchAPI):
             # retries exhausted, or a request the server will never accept (400)
             self._failures[one_line(f"{type(e).__name__}: {getattr(e, 'message', e)}", 120)] += 1
             return None
-        texts = [str((c.get("message") or {}).get("content") or "") for c in r["choices"] if isinstance(c, dict)]
-        return self._response(texts, r.get("usage"), messages)
+        return self._response(r["choices"], r.get("usage"), messages)
 
-    def _response(self, texts: list[str], usage: Any, messages: list[dict]) -> dict:
-        """The cached form of a response; token counts estimated (4 chars/token) if the server gives none."""
+    def _response(self, choices: list, usage: Any, messages: list[dict]) -> dict:
+        """The cached form of a response (texts and finish reasons); token counts estimated (4
+        chars/token) if the server gives none."""
+        choices = [c for c in choices if isinstance(c, dict)]
+        texts = [str((c.get("message") or {}).get("content") or "") for c in choices]
+        finish = [str(c.get("finish_reason") or "") for c in choices]
         if isinstance(usage, dict) and usage:
             p, c = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
         else:
             p = sum(len(str(m.get("content", ""))) for m in messages) // 4
             c = sum(len(t) for t in texts) // 4
-        return {"texts": texts, "prompt_tokens": p, "completion_tokens": c}
+        return {"texts": texts, "finish": finish, "prompt_tokens": p, "completion_tokens": c}
 
     def _account(self, resp: dict) -> None:
         u = self._usage

@@ -3,7 +3,9 @@
 The preflight must not give up on a server that is merely flaky: timeouts, rate limits, 5xx and
 malformed bodies are retried exactly as any teacher request is (teacher.max_retries with
 backoff). It fails fast, with one line, only on what no retry can fix: a refused connection or
-an unknown host, a rejected key, an unknown model or endpoint, an exhausted quota.
+an unknown host, a rejected key, an unknown model or endpoint, an exhausted quota. A server that
+refuses an unknown model in a dialect of its own (`transformers serve`: HTTP 400) is recognised
+by the list of models it serves, which the line then names.
 """
 
 from __future__ import annotations
@@ -55,8 +57,31 @@ def preflight(teacher: OpenAITeacher) -> None:
         stop = fatal(e, teacher.url, teacher.model, teacher.api_key_env)
         if stop is not None:
             raise RuntimeError(str(stop).split("; committed rounds")[0]) from None
+        served = served_models(teacher) if e.status_code in (400, 404, 422) else None
+        if served is not None and teacher.model not in served:  # transformers serve: 400 {"detail": ...}
+            raise RuntimeError(f"teacher: model {teacher.model!r} is not served at {teacher.url} (it serves: "
+                               f"{', '.join(map(repr, served[:5])) or 'nothing'}): check teacher.model") from None
         raise RuntimeError(f"teacher: {teacher.url} refused a test request (HTTP {e.status_code}) after "
                            f"{backoff.retries} retries: {one_line(e.message, 160)}") from None
     except Malformed as e:
         raise RuntimeError(f"teacher: {teacher.url} keeps answering with something that is not a chat "
                            f"completion ({e}) after {backoff.retries} retries") from None
+
+
+def served_models(teacher: OpenAITeacher) -> list[str] | None:
+    """The model ids the server lists (`GET /models`), or None if it lists none or cannot say. Servers
+    that answer an unknown model with a 400 and a body of their own (FastAPI's {"detail": ...}) are
+    told apart from other refusals by this list."""
+    from fdd.teachers.openai_compat import run_sync
+
+    async def listing() -> list[str]:
+        client = teacher.client(timeout=min(teacher.timeout, 30.0))
+        try:
+            return [m.id async for m in client.models.list()]
+        finally:
+            await client.close()
+
+    try:
+        return run_sync(listing)
+    except (openai.OpenAIError, ValueError, TypeError, AttributeError):
+        return None
