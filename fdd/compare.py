@@ -4,15 +4,26 @@ Runs are paired by seed (same seed, same other settings, only the arm differs), 
 luck (initial weights, training problems, evaluation noise shared by both arms) cancels out. For
 each round k and seed s, d_s = metric(A, s, k) − metric(B, s, k); the interval is
 mean(d) ± t_{0.975, n−1} · sd(d) / √n, with Student's t quantile computed here (no scipy needed).
+
+Two numbers say what a null result is worth:
+- the smallest effect the runs could detect: the true mean difference a two-sided paired t-test
+  at 5 % finds with 80 % probability given the observed spread, (t_{0.975, n−1} + t_{0.8, n−1})
+  · sd(d) / √n; a true effect below it will usually read as "no difference";
+- the routing each arm realised (`routing`): the share of its teacher requests that went against
+  the student's verdicts (a harder variation of a failed problem, a similar problem for a solved
+  one), from the `sent` field of rounds/round_k/feedback.jsonl. fdd sends none that way; `random`
+  sends as many harder and similar requests to shuffled parents, 2p(1 − p) of them against the
+  verdicts in expectation when a share p of the pool is solved: the most its result can differ by.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from fdd.aggregate import ReportError, Run, metric_value, run_points
@@ -98,6 +109,44 @@ class Paired:
         half = t_quantile(0.5 + level / 2.0, self.n - 1) * statistics.stdev(self.diffs) / math.sqrt(self.n)
         return self.mean - half, self.mean + half
 
+    def detectable(self, power: float = 0.8, level: float = 0.95) -> float | None:
+        """The smallest true mean difference a two-sided paired t-test at `level` detects with
+        probability `power`, given these pairs' spread; None with fewer than 2 pairs."""
+        if self.n < 2:
+            return None
+        df = self.n - 1
+        return (t_quantile(0.5 + level / 2.0, df) + t_quantile(power, df)) * statistics.stdev(self.diffs) / math.sqrt(self.n)
+
+
+@dataclass
+class Routing:
+    """One run's teacher requests against the student's verdicts (see the module docstring)."""
+
+    requests: int
+    against: int
+    easy_share: float  # solved share of the judged pool (easy / (easy + hard)), over the rounds
+
+    @property
+    def share(self) -> float:
+        return self.against / self.requests if self.requests else 0.0
+
+
+def routing(run: Run) -> Routing | None:
+    """From the run's feedback.jsonl files; None if they do not record what was sent (older runs)."""
+    requests = against = easy = hard = 0
+    seen = False
+    for path in sorted(run.path.glob("rounds/round_*/feedback.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            rec = json.loads(line) if line.strip() else {}
+            if "sent" not in rec:
+                continue
+            seen = True
+            verdict, sent = rec.get("verdict"), rec["sent"]
+            easy, hard = easy + (verdict == "easy"), hard + (verdict == "hard")
+            requests += len(sent)
+            against += ("harder" in sent and verdict == "hard") + ("similar" in sent and verdict == "easy")
+    return Routing(requests, against, easy / (easy + hard) if easy + hard else 0.0) if seen else None
+
 
 def pick_arm(runs: Sequence[Run], name: str) -> str:
     """The arm label `name` refers to: an exact label, `feedback=<name>`, else the single arm whose
@@ -153,32 +202,52 @@ def _pp(x: float) -> str:
     return f"{100 * x:+.1f}"
 
 
-def render_compare(arm_a: str, arm_b: str, rows: Sequence[Paired], metric: str) -> str:
-    """Markdown: a row per round with n, mean difference, 95 % interval and each seed's difference."""
+def render_compare(arm_a: str, arm_b: str, rows: Sequence[Paired], metric: str,
+                   routes: Mapping[str, Sequence[Routing]] | None = None) -> str:
+    """Markdown: a row per round with n, mean difference, 95 % interval, the smallest effect detectable
+    at 80 % power and each seed's difference; then what a null means, and the routing each arm realised."""
     table = []
     for p in rows:
-        ci = p.interval()
+        ci, mde = p.interval(), p.detectable()
         table.append([str(p.round), str(p.n), _pp(p.mean), "-" if ci is None else f"[{_pp(ci[0])}, {_pp(ci[1])}]",
-                      " ".join(f"{s}:{_pp(d)}" for s, d in zip(p.seeds, p.diffs))])
-    return "\n".join([
+                      "-" if mde is None else f"{100 * mde:.1f}", " ".join(f"{s}:{_pp(d)}" for s, d in zip(p.seeds, p.diffs))])
+    out = [
         f"## Paired difference `{arm_a}` − `{arm_b}`",
         "",
         f"{_WHAT.get(metric, f'Accuracy on {metric}')} of `{arm_a}` minus `{arm_b}`, in percentage points, "
-        "paired by seed; 95 % t-interval over seeds (needs n ≥ 2).",
+        "paired by seed; 95 % t-interval over seeds (needs n ≥ 2); `80% MDE`: the smallest true difference "
+        "these runs detect with 80 % probability (two-sided, 5 %), given the spread of the differences.",
         "",
-        md_table(["round", "n", "mean", "95% CI", "per seed"], table),
+        md_table(["round", "n", "mean", "95% CI", "80% MDE", "per seed"], table),
         "",
-    ])
+    ]
+    last = rows[-1] if rows else None
+    if last is not None and (mde := last.detectable()) is not None:
+        sd = statistics.stdev(last.diffs)
+        out += [f"Power: at round {last.round}, with n = {last.n} pairs and a spread of {100 * sd:.1f} points, these "
+                f"runs detect a true difference of {100 * mde:.1f} points 80 % of the time; a smaller one would "
+                f"usually read as no difference. n ≈ {math.ceil(last.n * (mde / 0.01) ** 2)} pairs would detect "
+                "1 point.", ""]
+    for arm, rs in (routes or {}).items():
+        if not rs:
+            out += [f"Routing of `{arm}`: not recorded (runs older than the `sent` field of feedback.jsonl).", ""]
+            continue
+        share = statistics.fmean(r.share for r in rs)
+        p = statistics.fmean(r.easy_share for r in rs)
+        out += [f"Routing of `{arm}`: {100 * share:.1f} % of its teacher requests went against the student's "
+                f"verdicts (mean over {len(rs)} runs); solved share of the pool p = {100 * p:.1f} %, "
+                f"2p(1 − p) = {100 * 2 * p * (1 - p):.1f} %.", ""]
+    return "\n".join(out)
 
 
 def compare_csv(rows: Sequence[Paired]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["round", "n", "mean", "ci_low", "ci_high", "seeds", "diffs"])
+    w.writerow(["round", "n", "mean", "ci_low", "ci_high", "mde80", "seeds", "diffs"])
     for p in rows:
-        ci = p.interval()
+        ci, mde = p.interval(), p.detectable()
         w.writerow([p.round, p.n, f"{p.mean:.6f}", *(("", "") if ci is None else (f"{ci[0]:.6f}", f"{ci[1]:.6f}")),
-                    ";".join(p.seeds), ";".join(f"{d:.6f}" for d in p.diffs)])
+                    "" if mde is None else f"{mde:.6f}", ";".join(p.seeds), ";".join(f"{d:.6f}" for d in p.diffs)])
     return buf.getvalue()
 
 

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from fdd.answers import answers_match
 from fdd.problems import Problem
 from fdd.rationales import RationaleFormat
-from fdd.stopping import RationaleStop
+from fdd.stopping import RationaleStop, generate_causal, row_end
 from fdd.student import causal_batch
 
 
@@ -69,13 +69,14 @@ def generate(model, tokenizer, questions: Sequence[str], batch_size: int = 64, m
         else:
             enc = tokenizer([questions[i] for i in idx], return_tensors="pt", padding=True, truncation=True,
                             max_length=max_source_len).to(device)
-        prompt_width = enc["input_ids"].shape[1] if causal else 0
-        stop = RationaleStop(fmt, tokenizer, prompt_width) if fmt is not None else None
-        gen = model.generate(**enc, **kw, stopping_criteria=[stop] if stop is not None else None)
-        gen = gen[:, prompt_width:]
-        texts = tokenizer.batch_decode(gen, skip_special_tokens=True)
-        ends = _ends(gen, tokenizer.eos_token_id, stop, max_new_tokens)
-        done = [Generated(fmt.cut(t) if fmt is not None else t, e) for t, e in zip(texts, ends)]
+        if causal:  # in chunks, finished rows dropped between them (fdd/stopping.py)
+            rows = generate_causal(model, enc, kw, tokenizer, fmt)
+        else:
+            stop = RationaleStop(fmt, tokenizer, 0) if fmt is not None else None
+            gen = model.generate(**enc, **kw, stopping_criteria=[stop] if stop is not None else None).cpu()
+            rows = [_row(gen[i].tolist(), tokenizer.eos_token_id, stop, i) for i in range(len(gen))]
+        texts = tokenizer.batch_decode([toks for toks, _ in rows], skip_special_tokens=True)
+        done = [Generated(fmt.cut(t) if fmt is not None else t, e) for t, (_, e) in zip(texts, rows)]
         for j, i in enumerate(idx):
             out[i] = done[j * samples:(j + 1) * samples]
     if was_training:
@@ -83,13 +84,10 @@ def generate(model, tokenizer, questions: Sequence[str], batch_size: int = 64, m
     return out
 
 
-def _ends(gen: torch.Tensor, eos: int | None, stop: RationaleStop | None, max_new_tokens: int) -> list[str]:
-    """How each generated row ended (see `Generated.end`). A row that stopped early is padded to
-    the batch's length; one still running when the batch ended has all `max_new_tokens`."""
-    stopped = stop.stopped if stop is not None and stop.stopped is not None else torch.zeros(len(gen), dtype=torch.bool)
-    has_eos = (gen == eos).any(dim=1) if eos is not None else torch.zeros(len(gen), dtype=torch.bool)
-    return ["done" if s else "eos" if e else "limit" if gen.shape[1] >= max_new_tokens else "eos"
-            for s, e in zip(stopped.tolist(), has_eos.cpu().tolist())]
+def _row(tokens: list[int], eos: int | None, stop: RationaleStop | None, i: int) -> tuple[list[int], str]:
+    """An encoder-decoder row of one `generate` call (decoder start token first): its ids and end."""
+    finished = row_end(tokens[1:], eos, stop, i, 1)
+    return (tokens[1:], "limit") if finished is None else (tokens[1:1 + finished[0]], finished[1])
 
 
 def vote(answers: Sequence[float | None]) -> float | None:

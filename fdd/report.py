@@ -26,7 +26,7 @@ from fdd.aggregate import (
     render_csv,
     render_markdown,
 )
-from fdd.compare import compare_csv, paired, pick_arm, plot_compare, render_compare
+from fdd.compare import compare_csv, paired, pick_arm, plot_compare, render_compare, routing
 from fdd.run_report import format_round_table, render_run_markdown, write_run_report
 from fdd.summaries import atomic_write
 from fdd.tag_tables import render_tag_tables, tag_cells, tag_csv
@@ -99,7 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.compare:
             a, b = (pick_arm(runs, name) for name in args.compare)
             comparison = (a, b, paired(runs, a, b, args.metric, warn))
-            md += "\n" + render_compare(a, b, comparison[2], args.metric)
+            routes = {arm: [r for run in runs if run.arm == arm and (r := routing(run)) is not None] for arm in (a, b)}
+            md += "\n" + render_compare(a, b, comparison[2], args.metric, routes)
         out = Path(args.out or args.dirs[0])
         if not args.out and (out / "summary.json").is_file():
             out = out / "aggregate"  # never overwrite a run's own report.md

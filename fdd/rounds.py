@@ -30,13 +30,13 @@ import torch
 from fdd import evaluate
 from fdd.checks import DEFAULT_CHECKS
 from fdd.datamodule import DistillData
-from fdd.diagnosis import accuracy_by_tag, counts_by_tag, inherit_tags
+from fdd.diagnosis import accuracy_by_tag, counts_by_tag, first_wrong_counts, first_wrong_steps, inherit_tags
 from fdd.feedback import plan, verify
 from fdd.problems import Problem, read_problems
 from fdd.rationales import RationaleFormat
 from fdd.store import RunStore, fault_point
 from fdd.teachers.agreement import resolver_for
-from fdd.teachers.base import usage_delta
+from fdd.teachers.base import Attempt, usage_delta
 from fdd.verdicts import label, sampling
 
 log = logging.getLogger("fdd")
@@ -80,6 +80,7 @@ class RoundRunner(pl.Callback):
         self._t0, self._step0 = time.time(), 0
         self._generated: list[int] = [0]  # problems generated this boundary, per rank
         self._cut: Counter = Counter()  # sequences cut at eval.max_new_tokens this boundary, per set
+        self._references: dict = {}  # the pool's reference step values, kept between rounds (fdd/diagnosis.py)
 
     def on_train_epoch_start(self, trainer: pl.Trainer, student) -> None:
         k, first = divmod(trainer.current_epoch, self.epochs_per_round)
@@ -187,16 +188,26 @@ class RoundRunner(pl.Callback):
         labels = [label(v.pass_rate, v.correct, fb) for v in verdicts]  # easy | hard | borderline
         easy, hard, border = ([by_id[v.id] for v, lab in zip(verdicts, labels) if lab == want]
                               for want in ("easy", "hard", "borderline"))
+        wrong = self.first_wrong(verdicts, by_id)
         records = [{**asdict(v), "question": by_id[v.id].question, "gold": by_id[v.id].answer,
-                    "verdict": lab} for v, lab in zip(verdicts, labels)]
+                    "verdict": lab, **({"diagnosis": wrong[v.id].as_dict()} if v.id in wrong else {})}
+                   for v, lab in zip(verdicts, labels)]
         todo = plan(fb.name, easy, hard, random.Random(f"{self.seed}:plan:{k}"), border,
                     fb.get("borderline", "both"))
+        sent = {b: {p.id for p in ps} for b, ps, per in (("harder", todo.harder, fb.harder_per_easy),
+                                                          ("similar", todo.similar, fb.similar_per_hard)) if per > 0}
+        for r in records:  # which requests each parent got: the routing fdd.report --compare reports
+            r["sent"] = [b for b, ids in sent.items() if r["id"] in ids]
+        shown = {}
+        if fb.get("show_attempt", False):  # every arm may show them, so controls stay matched
+            shown = {"attempts": {v.id: Attempt(v.output, v.correct, **(wrong[v.id].as_dict() if v.id in wrong else {}))
+                                  for v in verdicts}}
         before = self.teacher.usage().as_dict()
         new: list[Problem] = []
         if todo.harder and fb.harder_per_easy > 0:
-            new += [p for kids in self.teacher.harder(todo.harder, fb.harder_per_easy, k) for p in kids]
+            new += [p for kids in self.teacher.harder(todo.harder, fb.harder_per_easy, k, **shown) for p in kids]
         if todo.similar and fb.similar_per_hard > 0:
-            new += [p for kids in self.teacher.similar(todo.similar, fb.similar_per_hard, k) for p in kids]
+            new += [p for kids in self.teacher.similar(todo.similar, fb.similar_per_hard, k, **shown) for p in kids]
         inherit_tags(new, by_id)
         usage = usage_delta(before, self.teacher.usage().as_dict())
         fault_point("augment", k)
@@ -216,7 +227,17 @@ class RoundRunner(pl.Callback):
             stats["pool_by_tag"] = pool_by_tag  # fdd/diagnosis.py
         if added_by_tag := counts_by_tag(((p, p.origin) for p in checked.kept), ("harder", "similar")):
             stats["added_by_tag"] = added_by_tag
+        if wrong:
+            stats["diagnosis"] = first_wrong_counts(list(wrong.values()))
         return records, checked.kept, stats
+
+    def first_wrong(self, verdicts: list[evaluate.Verdict], by_id: dict[str, Problem]) -> dict:
+        """Where the student went wrong on each failed pool problem, by id (PoT only: fdd/diagnosis.py)."""
+        if self.fmt.name != "pot":
+            return {}
+        failed = [(by_id[v.id], v.output, v.error) for v in verdicts if not v.correct]
+        found = first_wrong_steps(failed, reference_cache=self._references)
+        return {p.id: d for (p, _, _), d in zip(failed, found)}
 
     def end_round(self, trainer: pl.Trainer | None, student, k: int, training: dict | None = None) -> None:
         """Evaluate, augment and commit round k (its trained weights are already checkpointed);
@@ -224,6 +245,7 @@ class RoundRunner(pl.Callback):
         the feedback pool and the evaluation sets, all before the teacher is asked: the teacher's
         work (rank 0 alone) then holds no collective open. Ranks > 0 return after generating."""
         lead = trainer is None or trainer.is_global_zero
+        t_generate = time.time()
         world = trainer.world_size if trainer is not None else 1
         self._generated, self._cut = [0] * world, Counter()
         train = self.data.problems
@@ -234,6 +256,7 @@ class RoundRunner(pl.Callback):
             _trace(trainer, k, "feedback", [asdict(v) for v in verdicts])
         fault_point("evaluate", k)
         evals = self.evaluate_benchmarks(trainer, student, k)
+        t_generate = round(time.time() - t_generate, 2)
         if not lead:
             return
         if last:
@@ -249,7 +272,8 @@ class RoundRunner(pl.Callback):
         device = next(student.generation_model().parameters()).device
         cut = sum(self._cut.values())
         entry["generation"] = {"problems": sum(self._generated), "per_rank": list(self._generated),
-                               "device": device.type, "cut_at_limit": cut, "cut_by_set": dict(self._cut)}
+                               "device": device.type, "seconds": t_generate, "cut_at_limit": cut,
+                               "cut_by_set": dict(self._cut)}
         log.info("round %d boundary: generated for %d problems on %d rank(s) (per rank: %s) on %s; %d sequence(s) "
                  "cut at eval.max_new_tokens=%d", k, sum(self._generated), world,
                  ", ".join(map(str, self._generated)), device, cut, self.eval_cfg.max_new_tokens)

@@ -209,6 +209,36 @@ def _by_tag_sections(summary: Mapping) -> list[str]:
     return (["## By tag", "", "Accuracy in % per tag value (fdd/diagnosis.py).", "", *out]) if out else []
 
 
+def _diagnosis_section(summary: Mapping) -> list[str]:
+    """Where the student goes wrong on the feedback pool, per round (summary.json `diagnosis`,
+    fdd/diagnosis.py): failures by type, and the first wrong step by position and by kind."""
+    rows, kinds, positions = [], {}, {}
+    for i, r in enumerate(rounds_of(summary)):
+        d = r.get("diagnosis")
+        if not isinstance(d, Mapping) or not d.get("failures"):
+            continue
+        n, failure = d["failures"], d.get("failure") or {}
+        rows.append([str(r.get("round", i)), fmt_int(n),
+                     *(pct(failure.get(f, 0) / n) for f in ("syntax", "runtime", "wrong_value"))])
+        kinds[str(r.get("round", i))] = d.get("first_wrong_kind") or {}
+        positions[str(r.get("round", i))] = d.get("first_wrong_position") or {}
+    if not rows:
+        return []
+
+    def by(counts: dict[str, dict], name: str) -> list[str]:
+        values = sorted({v for c in counts.values() for v in c}, key=tag_key)
+        table = [[v, *(fmt_int(counts[k].get(v, 0)) for k in counts)] for v in values]
+        return [md_table([name, *[f"round {k}" for k in counts]], table), ""]
+
+    return ["## Where the student goes wrong", "",
+            "Failed feedback-pool problems (PoT), by type in % of failures: the program does not parse "
+            "(syntax), stops without a number (runtime) or runs to a wrong value.", "",
+            md_table(["round", "failures", "syntax %", "runtime %", "wrong value %"], rows), "",
+            "First reference step the student never computed, by position (`none`: it computed every step, "
+            "or its program showed no value) and by kind (fdd/diagnosis.py):", "",
+            *by(positions, "position"), *by(kinds, "kind")]
+
+
 def render_run_markdown(summary: Mapping, config: Mapping | None = None, choices: Mapping | None = None) -> str:
     """report.md's text; split out so it can be tested and printed without touching disk.
     `choices` are Hydra's group choices (`student: t5_tiny`), the most readable names for a config."""
@@ -232,6 +262,7 @@ def render_run_markdown(summary: Mapping, config: Mapping | None = None, choices
     else:
         out += ["No final evaluation recorded.", ""]
     out += _by_tag_sections(summary)
+    out += _diagnosis_section(summary)
 
     usage_keys = ("requests", "cached", "prompt_tokens", "completion_tokens")
     usage_rows, totals = [], dict.fromkeys(usage_keys, 0.0)

@@ -8,18 +8,27 @@ transformers `StoppingCriteria`: after each step it asks the rationale format (f
 a newline, a colon, ...: a table over the vocabulary, built once per tokenizer), and about every
 sequence each `every` steps, and marks the finished ones done; `generate` then pads them while the
 rest go on.
+
+A row that never finishes would still hold its batch: `generate` computes every row until the last
+one stops. `generate_causal` therefore generates a decoder-only batch in chunks, and between
+chunks drops the finished rows, from the ids and from the key/value cache (`Cache.reorder_cache`,
+the beam-search API): the rows still writing go on alone, from the cache, with no recomputation.
 """
 
 from __future__ import annotations
 
 import weakref
+from importlib import import_module
 
 import torch
-from transformers import PreTrainedTokenizerBase, StoppingCriteria
+from transformers import BatchEncoding, PreTrainedTokenizerBase, StoppingCriteria
 
 from fdd.rationales import RationaleFormat
 
 _TABLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# transformers renamed generate's `past_key_values` to `cache` during 5.x: use the name it knows
+_CACHE = "cache" if "cache" in getattr(import_module("transformers.generation.utils"), "ALL_CACHE_NAMES", ()) \
+    else "past_key_values"
 
 
 def trigger_table(tokenizer: PreTrainedTokenizerBase, chars: str) -> torch.Tensor:
@@ -44,6 +53,7 @@ class RationaleStop(StoppingCriteria):
         self.fmt, self.tokenizer, self.start, self.every = fmt, tokenizer, start, every
         self.table = trigger_table(tokenizer, fmt.triggers)
         self.stopped: torch.Tensor | None = None
+        self.at: dict[int, int] = {}  # row -> sequence length when it was marked
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs) -> torch.BoolTensor:
         if self.stopped is None:
@@ -57,4 +67,65 @@ class RationaleStop(StoppingCriteria):
             text = self.tokenizer.decode(input_ids[i, self.start:], skip_special_tokens=True)
             if self.fmt.end(text) is not None or self.fmt.hopeless(text):
                 self.stopped[i] = True
+                self.at[i] = input_ids.shape[1]
         return self.stopped.to(input_ids.device)
+
+
+def row_end(tokens: list[int], eos: int | None, stop: RationaleStop | None, row: int,
+            start: int) -> tuple[int, str] | None:
+    """(tokens written, how the row ended) for one row of a finished `generate` call whose new
+    tokens are `tokens` (the sequence began at column `start`), or None if it is still writing.
+    EOS or the stop, whichever came first: after either, `generate` pads the row (with a pad token
+    that may be the EOS, as SmolLM2's is)."""
+    at = stop.at.get(row) if stop is not None else None
+    stopped = None if at is None else at - start
+    written = tokens.index(eos) + 1 if eos is not None and eos in tokens else None
+    if written is not None and (stopped is None or written <= stopped):
+        return written, "eos"
+    if stopped is not None:
+        return stopped, "done"
+    return None
+
+
+def generate_causal(model, enc: BatchEncoding, kw: dict, tokenizer: PreTrainedTokenizerBase, fmt: RationaleFormat | None,
+                    chunk: int = 32) -> list[tuple[list[int], str]]:
+    """Generate for a left-padded causal batch (`kw`: generate's arguments, `max_new_tokens` included),
+    `chunk` tokens at a time, dropping finished rows between chunks. Returns, per row (samples of a
+    question next to each other), its generated ids and how it ended: `eos`, `done` (`fmt` said the
+    rationale is finished) or `limit`."""
+    ids, mask = enc["input_ids"], enc["attention_mask"]
+    width, limit = ids.shape[1], kw["max_new_tokens"]
+    samples = kw.get("num_return_sequences", 1)
+    out: list[list[int]] = [[] for _ in range(ids.shape[0] * samples)]
+    ends = ["limit"] * len(out)
+    alive, cache = list(range(len(out))), None
+    while alive and len(out[alive[0]]) < limit:
+        n = min(chunk, limit - len(out[alive[0]]))
+        stop = RationaleStop(fmt, tokenizer, width) if fmt is not None else None
+        step = {**kw, "max_new_tokens": n, "return_dict_in_generate": True}
+        if cache is not None:
+            step["num_return_sequences"] = 1  # the rows are already one per sample
+        res = model.generate(input_ids=ids, attention_mask=mask, stopping_criteria=[stop] if stop is not None else None,
+                             **{_CACHE: cache}, **step)
+        new = res.sequences[:, ids.shape[1]:].cpu()
+        if cache is None and samples > 1:
+            mask = mask.repeat_interleave(samples, dim=0)
+        keep = []
+        for j, row in enumerate(alive):
+            toks = new[j].tolist()
+            finished = row_end(toks, tokenizer.eos_token_id, stop, j, ids.shape[1])
+            if finished is None:
+                out[row] += toks
+                keep.append(j)
+            else:
+                out[row] += toks[:finished[0]]
+                ends[row] = finished[1]
+        if not keep or new.shape[1] < n:
+            break
+        index = torch.tensor(keep, device=res.sequences.device)
+        cache = getattr(res, _CACHE)
+        cache.reorder_cache(index)
+        ids = res.sequences.index_select(0, index)
+        mask = torch.cat([mask, mask.new_ones(mask.shape[0], new.shape[1])], dim=1).index_select(0, index)
+        alive = [alive[j] for j in keep]
+    return list(zip(out, ends))

@@ -45,7 +45,9 @@ def round_metrics(entry: Mapping) -> dict[str, float]:
     usage as `teacher/*`, accuracies as `eval/<set>/accuracy` and their mean `eval/mean_accuracy`.
     Diagnosis by tag: `eval/<set>/<tag>=<value>/accuracy`, the pool's verdicts as
     `round/pool/<tag>=<value>/<easy|hard|borderline>` and the additions as
-    `round/added/<tag>=<value>/<harder|similar>`.
+    `round/added/<tag>=<value>/<harder|similar>`. Where the student goes wrong (PoT):
+    `round/diagnosis/failures`, `round/diagnosis/failure/<syntax|runtime|wrong_value>`,
+    `round/diagnosis/first_wrong_kind/<kind>`, `round/diagnosis/first_wrong_position/<n>`.
 
     The standard teacher-usage keys default to 0, so the last round (which sends no requests) has
     the same columns as the others and plots have no holes."""
@@ -70,6 +72,9 @@ def round_metrics(entry: Mapping) -> dict[str, float]:
     for key, short in (("pool_by_tag", "pool"), ("added_by_tag", "added")):
         m |= {f"round/{short}/{tv}/{label}": n for tv, c in _tag_cells(entry.get(key)) for label, n in c.items()
               if _is_num(n)}
+    for sub, counts in (entry.get("diagnosis") or {}).items():  # where the student goes wrong
+        if isinstance(counts, Mapping):
+            m |= {f"round/diagnosis/{sub}/{k}": n for k, n in counts.items() if _is_num(n)}
     return m
 
 

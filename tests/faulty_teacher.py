@@ -88,3 +88,18 @@ def faulty_responder(wrong: float = 0.3, literal: float = 0.0, near_copy: float 
 
     return respond
 
+
+
+def smollm2_like_responder(prompt: str, index: int) -> str:
+    """Replies shaped like SmolLM2-135M-Instruct's under `transformers serve` (seen with fdd's PoT
+    prompts): asked to solve, prose, then a program that copies the numbers and never sets `ans`, then
+    more prose that runs on to the token limit; asked for new problems, the original question echoed
+    again and again with such programs. Deterministic (the server samples nothing)."""
+    question = target_question(prompt)
+    nums = _numbers(question) or ["1"]
+    program = "\n".join(f"value_{i} = {v}" for i, v in enumerate(nums[:3]))
+    ramble = " ".join(["We need to find the total number of items in the problem."] * 40)
+    if re.search(r"Make \d+ new problems?", prompt):
+        echo = f"Original problem:\nQuestion: {_ANY_MARKER.sub('', question).strip()}\nProgram:\n```python\n{program}\n```\n\n"
+        return echo * 30
+    return f"To solve this problem, we need to add the numbers.\n```python\n{program}\n```\n{ramble}"

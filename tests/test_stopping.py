@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformers import LogitsProcessor, T5Config, T5ForConditionalGeneration
+from transformers import LlamaConfig, LlamaForCausalLM, LogitsProcessor, T5Config, T5ForConditionalGeneration
 
 from fdd import evaluate
 from fdd.datasets import load
 from fdd.models import train_tokenizer
 from fdd.rationales import get_format
-from fdd.stopping import RationaleStop, trigger_table
+from fdd.stopping import RationaleStop, generate_causal, trigger_table
+from fdd.student import causal_batch
 from fdd.teachers.symbolic import SymbolicTeacher
 
 POT, COT, EOT = (get_format(n) for n in ("pot", "cot", "eot"))
@@ -127,7 +128,7 @@ def test_rows_stop_where_their_rationale_ends_and_others_go_on(tiny_t5):
     gen = model.generate(**enc, max_new_tokens=limit, do_sample=False, pad_token_id=0,
                          logits_processor=[Force(ids, tok.eos_token_id, 1)], stopping_criteria=[stop])
     assert stop.stopped.tolist() == [True, False, True]
-    ends = evaluate._ends(gen, tok.eos_token_id, stop, limit)
+    ends = [evaluate._row(gen[i].tolist(), tok.eos_token_id, stop, i)[1] for i in range(3)]
     assert ends == ["done", "limit", "done"]
     decoded = tok.batch_decode(gen, skip_special_tokens=True)
     assert POT.cut(decoded[0]) == "x = 12\ny = x * 3\nans = y - 4"
@@ -163,3 +164,71 @@ def test_generate_reports_how_each_text_ended(tiny_t5, monkeypatch):
     plain = evaluate.generate(model, tok, ["first question", "second question, longer"], max_new_tokens=30)
     assert [g[0].end for g in plain] == ["eos", "limit"]  # without a format only EOS stops
     assert plain[0][0].text.startswith("x = 2\nans = x\nmore = 1")
+
+
+# --- decoder-only batches: finished rows leave the batch -----------------------------------------
+class ForceByPrompt(LogitsProcessor):
+    """Makes the row whose prompt is `prompts[k]` write `targets[k]`, then EOS: keyed by the prompt,
+    not the row index, since rows leave the batch between chunks."""
+
+    def __init__(self, prompts: list[list[int]], targets: list[list[int]], eos: int, width: int):
+        self.by_prompt = {tuple(p): t for p, t in zip(prompts, targets)}
+        self.eos, self.width = eos, width
+
+    def __call__(self, input_ids, scores):
+        out = torch.full_like(scores, -1e9)
+        for i, row in enumerate(input_ids.tolist()):
+            target, step = self.by_prompt[tuple(row[:self.width])], len(row) - self.width
+            out[i, target[step] if step < len(target) else self.eos] = 0.0
+        return out
+
+
+@pytest.fixture(scope="module")
+def tiny_llama(tiny_t5):
+    _, tok = tiny_t5  # a byte-level BPE with <pad>, </s>
+    config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512,
+                         bos_token_id=1, eos_token_id=1, pad_token_id=0)
+    torch.manual_seed(1)
+    model = LlamaForCausalLM(config).eval()
+    model.config.fdd_prompt = "Question: {question}\nAnswer:\n"
+    return model, tok
+
+
+def test_finished_rows_leave_the_batch(tiny_llama, monkeypatch):
+    model, tok = tiny_llama
+    tok.padding_side = "left"
+    questions = ["q one", "q two is longer", "q three", "q four"]
+    targets = [tok(t, add_special_tokens=False)["input_ids"] for t in
+               ("x = 2\nans = x\nmore = 1\n", "x = 5", "a = 1\nb = 2\n" * 20, "A: 10\n" * 30)]
+    enc = causal_batch(tok, questions, model.config.fdd_prompt, 64)
+    width = enc["input_ids"].shape[1]
+    force = ForceByPrompt(enc["input_ids"].tolist(), targets, tok.eos_token_id, width)
+    sizes, real = [], model.generate
+
+    def recording(**kw):
+        sizes.append(kw["input_ids"].shape[0])
+        return real(**kw)
+
+    monkeypatch.setattr(model, "generate", recording)
+    kw = {"max_new_tokens": 40, "do_sample": False, "num_beams": 1, "pad_token_id": 0, "logits_processor": [force]}
+    rows = generate_causal(model, enc, kw, tok, POT, chunk=4)
+    assert [e for _, e in rows] == ["done", "eos", "limit", "limit"]
+    texts = tok.batch_decode([ids for ids, _ in rows], skip_special_tokens=True)
+    assert POT.cut(texts[0]) == "x = 2\nans = x" and texts[1] == "x = 5"
+    assert [len(ids) for ids, _ in rows][2:] == [40, 40]
+    assert sizes[0] == 4 and sizes[-1] == 2 and sizes == sorted(sizes, reverse=True)  # the batch shrank
+
+
+def test_chunked_generation_equals_one_call(tiny_llama):
+    """Continuing from the cache in chunks gives exactly the tokens of one uninterrupted call."""
+    model, tok = tiny_llama
+    tok.padding_side = "left"
+    enc = causal_batch(tok, ["q one", "q two is longer", "q three"], model.config.fdd_prompt, 64)
+    kw = {"max_new_tokens": 24, "do_sample": False, "num_beams": 1, "pad_token_id": 0}
+    with torch.no_grad():
+        whole = model.generate(**enc, **kw)[:, enc["input_ids"].shape[1]:].tolist()
+        chunked = generate_causal(model, enc, kw, tok, None, chunk=5)
+    for ids, (got, end) in zip(whole, chunked):
+        want = ids[:ids.index(1) + 1] if 1 in ids else ids
+        assert got == want and end == ("eos" if 1 in ids else "limit")

@@ -30,6 +30,22 @@ class Usage:
         return d
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """What the student wrote for a parent problem, shown to the teacher with
+    `feedback.show_attempt=true`: its output, whether it was right, and for a wrong one where it
+    went wrong (fdd/diagnosis.py: the failure type and the first reference step it never computed,
+    that step's position, kind and line in the reference program)."""
+
+    output: str
+    correct: bool
+    failure: str | None = None
+    position: int | None = None
+    kind: str | None = None
+    line: str | None = None
+    steps: int = 0
+
+
 class Rationale(str):
     """A teacher's text that may be cut short: its reply stopped at the token limit
     (`finish_reason=length`). Verification uses such a text only against a gold answer (round 0)
@@ -62,13 +78,15 @@ class Teacher(Protocol):
       verification keeps the first one whose executed answer equals the gold answer.
     - `harder` / `similar`: for each parent, up to `n` new problems (question + rationale, answer
       left None: verification executes the rationale to get it). `origin` and `parent_id` set.
+      With `feedback.show_attempt=true` they are also given `attempts={parent id: Attempt}`; a
+      teacher that cannot use them may ignore them.
     - `usage`: cumulative counts since construction (the round loop takes differences).
     """
 
     def annotate(self, problems: list[Problem]) -> list[list[str]]: ...
 
-    def harder(self, problems: list[Problem], n: int, round: int) -> list[list[Problem]]: ...
+    def harder(self, problems: list[Problem], n: int, round: int, attempts=None) -> list[list[Problem]]: ...
 
-    def similar(self, problems: list[Problem], n: int, round: int) -> list[list[Problem]]: ...
+    def similar(self, problems: list[Problem], n: int, round: int, attempts=None) -> list[list[Problem]]: ...
 
     def usage(self) -> Usage: ...

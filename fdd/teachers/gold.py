@@ -38,10 +38,10 @@ class GoldTeacher:
         self._usage.unparsed += sum(not c for c in out)
         return out
 
-    def harder(self, problems: list[Problem], n: int, round: int) -> list[list[Problem]]:
+    def harder(self, problems: list[Problem], n: int, round: int, attempts=None) -> list[list[Problem]]:
         return [[] for _ in problems]
 
-    def similar(self, problems: list[Problem], n: int, round: int) -> list[list[Problem]]:
+    def similar(self, problems: list[Problem], n: int, round: int, attempts=None) -> list[list[Problem]]:
         return [[] for _ in problems]
 
     def usage(self) -> Usage:

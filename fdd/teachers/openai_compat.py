@@ -49,7 +49,7 @@ from fdd.teachers.base import Rationale, Usage, truncated
 from fdd.teachers.batch import BatchAPI
 from fdd.teachers.cache import ResponseCache, request_key
 from fdd.teachers.retries import Backoff, Malformed, TeacherStopped, fatal, one_line
-from fdd.teachers.templates import TASKS, load_prompt, render_prompt
+from fdd.teachers.templates import TASKS, describe_attempt, load_prompt, render_prompt
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -148,11 +148,11 @@ class OpenAITeacher(BatchAPI):
         jobs = self._jobs("annotate", [p.question for p in problems], k, f"solve:r{round}", n_prompt=k)
         return [self._rationales(texts, dedupe=False)[:k] for texts in self._run_jobs(jobs, "teacher solve")]
 
-    def harder(self, problems: list[Problem], n: int, round: int) -> list[list[Problem]]:
-        return self._variations(problems, n, round, "harder")
+    def harder(self, problems: list[Problem], n: int, round: int, attempts: dict | None = None) -> list[list[Problem]]:
+        return self._variations(problems, n, round, "harder", attempts)
 
-    def similar(self, problems: list[Problem], n: int, round: int) -> list[list[Problem]]:
-        return self._variations(problems, n, round, "similar")
+    def similar(self, problems: list[Problem], n: int, round: int, attempts: dict | None = None) -> list[list[Problem]]:
+        return self._variations(problems, n, round, "similar", attempts)
 
     def close(self) -> None:
         self.cache.close()
@@ -187,19 +187,22 @@ class OpenAITeacher(BatchAPI):
         preflight(self)
 
     # --- building requests and reading answers ------------------------------------------------
-    def _jobs(self, task: str, questions: Sequence[str], n: int, tag: str, n_prompt: int) -> list[_Job]:
-        """One job per question; repeats of a question in one call are independent draws."""
+    def _jobs(self, task: str | Sequence[str], questions: Sequence[str], n: int, tag: str, n_prompt: int,
+              extras: Sequence[dict] | None = None) -> list[_Job]:
+        """One job per question (its task, when `task` is a list, and extra placeholder values);
+        repeats of a question in one call are independent draws."""
         seen: Counter = Counter()
         jobs = []
-        for q in questions:
-            messages = self._messages(task, q, n_prompt)
+        tasks = [task] * len(questions) if isinstance(task, str) else task
+        for q, t, extra in zip(questions, tasks, extras or [{}] * len(questions)):
+            messages = self._messages(t, q, n_prompt, **extra)
             occ = seen[messages[0]["content"]]
             seen[messages[0]["content"]] += 1
             jobs.append(_Job(messages, n, f"{tag}#{occ}"))
         return jobs
 
-    def _messages(self, task: str, question: str, n: int) -> list[dict]:
-        return [{"role": "user", "content": render_prompt(self.prompts[task], question=question.strip(), n=n)}]
+    def _messages(self, task: str, question: str, n: int, **extra: str) -> list[dict]:
+        return [{"role": "user", "content": render_prompt(self.prompts[task], question=question.strip(), n=n, **extra)}]
 
     def _rationales(self, texts: list[str], dedupe: bool = True) -> list[str]:
         """The rationale in each reply; a cut reply's is marked, and a cut reply with none gives an
@@ -215,10 +218,18 @@ class OpenAITeacher(BatchAPI):
                 out.append(r)
         return out
 
-    def _variations(self, problems: list[Problem], n: int, round: int, origin: str) -> list[list[Problem]]:
+    def _variations(self, problems: list[Problem], n: int, round: int, origin: str,
+                    attempts: dict | None = None) -> list[list[Problem]]:
+        """`n` new problems per parent; a parent with an attempt (feedback.show_attempt) is asked through
+        the `<origin>_attempt` prompt, which shows the student's output and where it went wrong."""
         if n <= 0 or not problems:
             return [[] for _ in problems]
-        jobs = self._jobs(origin, [p.question for p in problems], self.n, f"{origin}:r{round}", n_prompt=n)
+        shown = [(attempts or {}).get(p.id) for p in problems]
+        tasks = [origin if a is None else f"{origin}_attempt" for a in shown]
+        extras = [{} if a is None else {"attempt": a.output.strip() or "(nothing)", "step": describe_attempt(a)}
+                  for a in shown]
+        jobs = self._jobs(tasks, [p.question for p in problems], self.n, f"{origin}:r{round}", n_prompt=n,
+                          extras=extras)
         results = self._run_jobs(jobs, f"teacher {origin}")
         out: list[list[Problem]] = []
         ids: Counter = Counter()

@@ -9,10 +9,15 @@ harder variations and similar problems, doing what the LLM prompts ask of an LLM
 - `similar`: the same number of steps and the same kinds of operations in the same order
   (e.g. a percentage discount, then a unit price), with a fresh person, object, start, numbers
   and sentences.
+- with the student's attempt (`feedback.show_attempt=true`), what the attempt-aware prompts ask
+  of an LLM: a similar problem for a diagnosed failure exercises the step the student got wrong:
+  the parent's steps before it, then that step's kind at its position and at every later step
+  (`fam.focused`). A harder variation is unchanged: a correct solution tells a procedural
+  generator nothing it does not already know.
 
 With `error_rate` > 0 some rationales are wrong like an LLM's: a number off, an operation swapped,
 or a program that does not run. Every output is a pure function of (seed, task, round, parent id),
-so reruns and resumed runs get identical answers.
+(and of the diagnosis it is shown), so reruns and resumed runs get identical answers.
 """
 
 from __future__ import annotations
@@ -77,9 +82,11 @@ class SymbolicTeacher:
                 out.append([self.write(spec, self._rng("annotate", p.id))])
         return out
 
-    def _variations(self, problems: list[Problem], n: int, round: int, origin: str) -> list[list[Problem]]:
+    def _variations(self, problems: list[Problem], n: int, round: int, origin: str,
+                    attempts: dict | None = None) -> list[list[Problem]]:
         out = []
         for p in problems:
+            attempt = (attempts or {}).get(p.id)
             self._usage.requests += 1
             spec = fam.parse_question(p.question)
             if spec is None:
@@ -91,6 +98,8 @@ class SymbolicTeacher:
             for i in range(n):
                 if origin == "harder":
                     new = fam.extend(spec, rng, rng.randint(1, self.max_extra_steps))
+                elif attempt is not None and attempt.position and attempt.kind:
+                    new = fam.focused(spec, rng, attempt.position, attempt.kind)
                 else:
                     new = fam.similar(spec, rng)
                 kids.append(Problem(id=f"{p.id}.{origin[0]}{round}.{i}", question=fam.render_question(new),
@@ -99,8 +108,8 @@ class SymbolicTeacher:
             out.append(kids)
         return out
 
-    def harder(self, problems: list[Problem], n: int, round: int) -> list[list[Problem]]:
-        return self._variations(problems, n, round, "harder")
+    def harder(self, problems: list[Problem], n: int, round: int, attempts: dict | None = None) -> list[list[Problem]]:
+        return self._variations(problems, n, round, "harder", attempts)
 
-    def similar(self, problems: list[Problem], n: int, round: int) -> list[list[Problem]]:
-        return self._variations(problems, n, round, "similar")
+    def similar(self, problems: list[Problem], n: int, round: int, attempts: dict | None = None) -> list[list[Problem]]:
+        return self._variations(problems, n, round, "similar", attempts)

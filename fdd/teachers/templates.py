@@ -1,8 +1,11 @@
 """Prompt templates: plain text files, one per rationale format and task.
 
-`fdd/teachers/prompts/<fmt>/<task>.txt` (tasks: annotate, harder, similar); a user overrides one
-file or all with `teacher.prompts_dir` (DIR/<fmt>/<task>.txt or DIR/<task>.txt). Placeholders are
-`{question}` and `{n}`, filled by plain replacement so braces in few-shot code need no escaping.
+`fdd/teachers/prompts/<fmt>/<task>.txt` (tasks: annotate, harder, similar, and with
+`feedback.show_attempt=true` harder_attempt, similar_attempt); a user overrides one file or all
+with `teacher.prompts_dir` (DIR/<fmt>/<task>.txt or DIR/<task>.txt). Placeholders are `{question}`
+and `{n}`, and in the attempt prompts `{attempt}` (the student's output) and `{step}` (where it
+went wrong, `describe_attempt`), filled by plain replacement so braces in few-shot code need no
+escaping.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import os
 from pathlib import Path
 
 PROMPTS_DIR = Path(__file__).with_name("prompts")
-TASKS = ("annotate", "harder", "similar")
+TASKS = ("annotate", "harder", "similar", "harder_attempt", "similar_attempt")
 
 
 def load_prompt(fmt: str, task: str, prompts_dir: str | os.PathLike | None = None) -> str:
@@ -34,3 +37,16 @@ def render_prompt(template: str, **values: object) -> str:
     for name, value in values.items():
         template = template.replace("{" + name + "}", str(value))
     return template.strip() + "\n"
+
+
+def describe_attempt(attempt) -> str:
+    """The `{step}` sentence of an attempt prompt: where the student's solution went wrong
+    (fdd.teachers.base.Attempt, fdd/diagnosis.py)."""
+    if attempt.correct:
+        return "The student's solution is right."
+    if attempt.position and attempt.line:
+        return (f"Where it went wrong: a correct solution computes `{attempt.line}` (step {attempt.position} of "
+                f"{attempt.steps}, {attempt.kind}), and the student's solution never computes that value.")
+    return {"syntax": "The student's program is not valid Python.",
+            "runtime": "The student's program stops with an error before it gives an answer."}.get(
+        attempt.failure or "", "The student's solution gives a wrong answer.")

@@ -20,11 +20,11 @@ import random
 from fdd.datasets import Loaded, register
 from fdd.datasets.synthetic.kinds import KINDS, MAX_VALUE, TEMPLATES
 from fdd.datasets.synthetic.rationale import RENDER, render_cot, render_equations, render_program
-from fdd.datasets.synthetic.spec import Spec, Step, draw, extend, random_spec, similar, tags
+from fdd.datasets.synthetic.spec import Spec, Step, draw, extend, focused, random_spec, similar, tags
 from fdd.datasets.synthetic.text import parse_question, render_question
 from fdd.problems import Problem
 
-__all__ = ["KINDS", "MAX_VALUE", "RENDER", "TEMPLATES", "Spec", "Step", "draw", "extend", "generate", "load",
+__all__ = ["KINDS", "MAX_VALUE", "RENDER", "TEMPLATES", "Spec", "Step", "draw", "extend", "focused", "generate", "load",
            "make_problem", "parse_question", "random_spec", "render_cot", "render_equations", "render_program",
            "render_question", "similar", "tags"]
 

@@ -75,10 +75,12 @@ class Spec:
         return tuple((s.kind, s.op) for s in self.steps)
 
 
-def tags(spec: Spec) -> dict[str, str | int]:
+def tags(spec: Spec) -> dict[str, str | int | list[str]]:
     """Diagnosis labels: `kind` = the kind of the first step (kept by harder variations, which add
-    steps after it, and by similar problems); `steps` = the number of steps."""
-    return {"kind": spec.steps[0].kind if spec.steps else "none", "steps": len(spec.steps)}
+    steps after it, and by similar problems); `steps` = the number of steps; `step_kinds` = every
+    step's kind, in order (the first wrong step's kind, fdd/diagnosis.py)."""
+    return {"kind": spec.steps[0].kind if spec.steps else "none", "steps": len(spec.steps),
+            "step_kinds": [s.kind for s in spec.steps]}
 
 
 @dataclass
@@ -214,3 +216,20 @@ def similar(spec: Spec, rng: random.Random) -> Spec:
     rename = {spec.name: rng.choice([n for n in NAMES if n != spec.name])}
     steps = tuple(replace(s, others=tuple(rename.get(o, o) for o in s.others)) for s in spec.steps)
     return replace(spec, name=rename[spec.name], steps=steps, question=rng.randrange(len(QUESTION)))
+
+
+def focused(spec: Spec, rng: random.Random, position: int, kind: str) -> Spec:
+    """A similar problem aimed at a step the student got wrong (feedback.show_attempt): the parent's
+    kinds and operations before `position` (1-based), then `kind` at `position` and, where the story
+    allows it, at every step after it (else kinds drawn uniformly after it), each with an operation
+    drawn afresh; the parent's step count, with a fresh person, object, start, numbers and sentences.
+    `similar` if neither plan can be realised or `kind` is not a kind of this family."""
+    if kind not in KINDS or not 1 <= position <= len(spec.steps):
+        return similar(spec, rng)
+    head, rest = list(spec.signature[:position - 1]), len(spec.steps) - position
+    for plan in ([*head, *[(kind, None)] * (rest + 1)],
+                 [*head, (kind, None), *[(rng.choice(KINDS), None) for _ in range(rest)]]):
+        fresh = draw(rng, plan, avoid=(spec.name, spec.obj))
+        if fresh is not None:
+            return fresh
+    return similar(spec, rng)
