@@ -5,8 +5,11 @@ compute (no new data, `steps_per_round` = the mean optimizer steps per round of 
 same seed, so it trains as many steps in total), easy_only, hard_only, and pass_rate (fdd with
 pass-rate verdicts over 4 samples, conf/feedback/pass_rate.yaml) with its matched control
 pass_rate_random (the same pass-rate verdicts decide how many harder and similar requests, a shuffle
-decides which parents get them; also paired against pass_rate). fdd and random run on every seed
-of --seeds (>= 5 for a claim), the others on the first --few of them.
+decides which parents get them; also paired against pass_rate), and fdd_attempt / random_attempt
+(fdd / random with `feedback.show_attempt=true`: the teacher sees the student's attempt and its
+first wrong step; fdd_attempt is paired against fdd and against random_attempt, on every
+evaluation set too). fdd and random run on every seed of --seeds (>= 5 for a claim), the others on
+the first --few of them.
 
 Prints, from the runs' summary.json: mean accuracy over the evaluation sets by arm and round
 (mean ± std over seeds), the paired difference fdd − X for every other arm X by round (mean, 95 %
@@ -38,8 +41,12 @@ from fdd.tag_tables import final_by_tag, tag_cells  # noqa: E402
 
 ARMS = {"fdd": ["feedback=fdd"], "random": ["feedback=random"], "none": ["feedback=none"],
         "easy_only": ["feedback=easy_only"], "hard_only": ["feedback=hard_only"], "pass_rate": ["feedback=pass_rate"],
-        "pass_rate_random": ["feedback=pass_rate", "feedback.name=random"]}
+        "pass_rate_random": ["feedback=pass_rate", "feedback.name=random"],
+        "fdd_attempt": ["feedback=fdd", "feedback.show_attempt=true"],
+        "random_attempt": ["feedback=random", "feedback.show_attempt=true"]}
 CONTROLS = {"pass_rate_random": "pass_rate"}  # a matched control, also paired against the arm it controls
+# arm -> the arms it is compared with (A − B), with the difference on every evaluation set too
+AGAINST = {"fdd_attempt": ["fdd", "random_attempt"]}
 MANY = ("fdd", "random")  # the arms the headline comparison needs: every seed
 
 
@@ -123,8 +130,16 @@ def report(out: Path, arms: list[str], seeds: dict[str, list[int]]) -> None:
                  for v in per_round]
         print(f"{arm:>9} {len(seeds[arm]):>5} " + " ".join(f"{c:>12}" for c in cells))
     if "fdd" in arms:
-        for other in (a for a in arms if a != "fdd"):
+        for other in (a for a in arms if a != "fdd" and "fdd" not in AGAINST.get(a, ())):
             print("\n" + render_compare("fdd", other, paired(runs, "fdd", other), "mean"))
+    for arm, others in AGAINST.items():
+        for other in (o for o in others if arm in arms and o in arms):
+            print("\n" + render_compare(arm, other, paired(runs, arm, other), "mean"))
+            print(f"final {arm} − {other} by evaluation set, points [95 % CI]:")
+            for name in runs[0].summary["rounds"][-1]["eval"]:
+                final = paired(runs, arm, other, name)[-1]
+                ci = final.interval()
+                print(f"  {name}: {100 * final.mean:+.1f}" + (f" [{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]" if ci else ""))
     for control, arm in CONTROLS.items():
         if control in arms and arm in arms:
             print("\n" + render_compare(arm, control, paired(runs, arm, control), "mean"))

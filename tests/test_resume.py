@@ -33,6 +33,7 @@ def committed_data(run_dir: Path) -> dict:
     summary = json.loads((run_dir / "summary.json").read_text())
     for r in summary["rounds"]:
         r.pop("seconds")
+        r["generation"].pop("seconds")
     out["summary"] = summary
     return out
 

