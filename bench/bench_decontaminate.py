@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fdd.decontaminate import Decontaminator, normalize  # noqa: E402
+from fdd.rounds.decontaminate import Decontaminator, normalize  # noqa: E402
 
 
 def brute_force(evals: list[str], ngram: int = 13, threshold: float = 0.5):

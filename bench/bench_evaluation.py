@@ -2,7 +2,7 @@
 
 Builds the embedded default student (scratch T5 with the t5_tiny config), trains it briefly so it
 writes realistic programs (stopping at EOS) rather than always running to max_new_tokens, then
-times fdd.evaluate.solve (generate → execute → compare) on the synthetic evaluation stream:
+times fdd.student.evaluate.solve (generate → execute → compare) on the synthetic evaluation stream:
 batched (sorted by length, padded) on N problems, and batch_size=1 on a sample of them.
 Throughput is problems/second; the ratio is what the issue asks to be ≥ 10.
 
@@ -19,9 +19,9 @@ import torch
 from omegaconf import OmegaConf
 
 from fdd.datasets import load
-from fdd.evaluate import solve
-from fdd.models import scratch_t5
 from fdd.rationales import get_format
+from fdd.student.evaluate import solve
+from fdd.student.models import scratch_t5
 from fdd.teachers.symbolic import SymbolicTeacher
 
 

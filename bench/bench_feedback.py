@@ -13,7 +13,7 @@ the first --few of them.
 
 Prints, from the runs' summary.json: mean accuracy over the evaluation sets by arm and round
 (mean ± std over seeds), the paired difference fdd − X for every other arm X by round (mean, 95 %
-t-interval, per-seed differences; fdd/compare.py), and final accuracy by tag (e.g. kind) per arm.
+t-interval, per-seed differences; fdd/report/compare.py), and final accuracy by tag (e.g. kind) per arm.
 Results go to bench/RESULTS.md by hand, with the command. A finished run is not redone, so an
 interrupted bench continues where it stopped.
 
@@ -34,10 +34,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fdd.aggregate import Run, load_run  # noqa: E402
-from fdd.compare import paired, render_compare  # noqa: E402
-from fdd.summaries import tag_key  # noqa: E402
-from fdd.tag_tables import final_by_tag, tag_cells  # noqa: E402
+from fdd.report.aggregate import Run, load_run  # noqa: E402
+from fdd.report.compare import paired, render_compare  # noqa: E402
+from fdd.report.summaries import tag_key  # noqa: E402
+from fdd.report.tag_tables import final_by_tag, tag_cells  # noqa: E402
 
 ARMS = {"fdd": ["feedback=fdd"], "random": ["feedback=random"], "none": ["feedback=none"],
         "easy_only": ["feedback=easy_only"], "hard_only": ["feedback=hard_only"], "pass_rate": ["feedback=pass_rate"],

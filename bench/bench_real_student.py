@@ -38,7 +38,7 @@ GSM8K_TRAIN, EVAL_PAPER = 7473, 1319 + 1886 + 1000 + 600
 
 def boundary(data_dir: Path) -> None:
     """The issue's command on the real weights converted to a plain directory (student=causal)."""
-    from fdd.models import causal
+    from fdd.student.models import causal
 
     print("round boundary, the issue's command (24 GSM8K problems, 4 per evaluation set, 2 steps per round)")
     print(f"{'stop_early':>10} {'round':>5} {'problems':>8} {'gen s':>7} {'cut':>4} {'prob/s':>7}")
@@ -66,10 +66,10 @@ def speed(data_dir: Path, steps: int, problems: int, repeats: int, batch: int) -
     import torch
 
     from fdd.datasets import load
-    from fdd.evaluate import generate
-    from fdd.models import causal, scratch_t5
     from fdd.rationales import get_format
-    from fdd.student import Student
+    from fdd.student.evaluate import generate
+    from fdd.student.models import causal, scratch_t5
+    from fdd.student.training import Student
     from fdd.teachers.gold import GoldTeacher
 
     torch.manual_seed(0)

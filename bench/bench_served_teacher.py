@@ -26,9 +26,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fdd import feedback  # noqa: E402
 from fdd.datasets import load  # noqa: E402
 from fdd.rationales import get_format  # noqa: E402
+from fdd.rounds import feedback  # noqa: E402
 from fdd.teachers.openai_compat import OpenAITeacher  # noqa: E402
 from tests.fake_openai_server import FakeOpenAIServer  # noqa: E402
 from tests.faulty_teacher import smollm2_like_responder  # noqa: E402
@@ -58,7 +58,7 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=256)
     ap.add_argument("--concurrency", type=int, default=2)
     args = ap.parse_args()
-    from fdd.models import causal
+    from fdd.student.models import causal
 
     problems = load("gsm8k", split="train", data_dir=args.data_dir, limit=args.problems, seed=0).problems
     model_dir = Path(tempfile.mkdtemp(prefix="smollm2-serve-"))

@@ -2,13 +2,13 @@
 
     python bench/bench_training.py [--problems 800] [--repeats 11] [--threads 1]
 
-The model is fdd.models.scratch_t5 with the values of conf/student/t5_tiny.yaml (tokenizer trained
+The model is fdd.student.models.scratch_t5 with the values of conf/student/t5_tiny.yaml (tokenizer trained
 on the synthetic round-0 set, as a run does); batches are collated once by Student.collate
 (batch_size from conf/config.yaml) and fed to both arms unchanged, so the only difference is the
 training loop:
 
 - bare: AdamW + the same LambdaLR warm-up, forward, backward, clip_grad_norm_(1.0), step, zero_grad;
-- lightning: Trainer.fit on fdd.student.Student (its training_step, seen-ids and stats bookkeeping,
+- lightning: Trainer.fit on fdd.student.training.Student (its training_step, seen-ids and stats bookkeeping,
   self.log of the loss) with conf/trainer/cpu.yaml's settings, progress bar and logger off.
 
 Both start every repeat from the same initial weights, after one untimed warm-up of each arm. The machine may be shared, so both arms run
@@ -37,11 +37,11 @@ import torch  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
-from fdd import feedback  # noqa: E402
 from fdd.datasets import load  # noqa: E402
-from fdd.models import scratch_t5  # noqa: E402
 from fdd.rationales import get_format  # noqa: E402
-from fdd.student import Student  # noqa: E402
+from fdd.rounds import feedback  # noqa: E402
+from fdd.student.models import scratch_t5  # noqa: E402
+from fdd.student.training import Student  # noqa: E402
 from fdd.teachers.symbolic import SymbolicTeacher  # noqa: E402
 
 

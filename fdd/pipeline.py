@@ -18,12 +18,14 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from fdd import datasets, feedback, tokenization
-from fdd.datamodule import DistillData
+from fdd import datasets
 from fdd.problems import Problem
 from fdd.rationales import get_format
-from fdd.rounds import RoundRunner
+from fdd.rounds import feedback
+from fdd.rounds.runner import RoundRunner
 from fdd.store import RunStore, fault_point
+from fdd.student import tokenization
+from fdd.student.data import DistillData
 from fdd.tracking import Tracker
 from fdd.validation import UserError, validate
 
@@ -103,7 +105,7 @@ def load_sets(cfg: DictConfig) -> dict[str, list[Problem]]:
 
 
 def make_decontaminator(cfg: DictConfig, eval_sets: dict[str, list[Problem]]):
-    from fdd.decontaminate import Decontaminator
+    from fdd.rounds.decontaminate import Decontaminator
 
     questions = [p.question for probs in eval_sets.values() for p in probs]
     return Decontaminator(questions, ngram=cfg.decontamination.ngram, threshold=cfg.decontamination.threshold)
@@ -150,7 +152,7 @@ def check_yield(kept: int, total: int, rejected: Counter, min_yield: float) -> N
 def build_student(cfg: DictConfig, seeds: list[Problem], fmt, run_dir: Path, store: RunStore | None = None):
     from transformers import AutoTokenizer
 
-    from fdd.student import Student
+    from fdd.student.training import Student
 
     tok_dir = run_dir / "tokenizer"
     tokenizer = AutoTokenizer.from_pretrained(tok_dir) if tok_dir.exists() else None
@@ -164,7 +166,7 @@ def build_student(cfg: DictConfig, seeds: list[Problem], fmt, run_dir: Path, sto
     student = Student(model, tokenizer, **kw)
     if tok_dir.exists():  # resume: the saved tokenizer is the (repaired) one; grow the embeddings to match
         tokenization.restore(model, tokenizer, tok_dir)
-    else:  # round 0: lossless targets (fdd/tokenization.py), reported as summary.json's `tokenizer`
+    else:  # round 0: lossless targets (fdd/student/tokenization.py), reported as summary.json's `tokenizer`
         name = cfg.student.get("name_or_path") or cfg.student.model._target_.rsplit(".", 1)[-1]
         try:
             report = tokenization.ensure_lossless(student, seeds, fmt, name, cfg.get("max_lossy_targets", 0.01))
@@ -235,7 +237,7 @@ def run(cfg: DictConfig) -> float:
     store = RunStore(run_dir)
     # DDP: ranks > 0 run this too (Lightning re-runs the command with the same hydra.run.dir); they
     # train and generate their share of each boundary: rank 0 holds the lock, talks to the teacher
-    # and commits (fdd/rounds.py).
+    # and commits (fdd/rounds/runner.py).
     rank0 = is_rank_zero()
     try:
         if rank0:
@@ -298,7 +300,7 @@ def run(cfg: DictConfig) -> float:
 def load_weights(student, path: Path) -> None:
     state = torch.load(path, map_location="cpu", weights_only=False)
     student.load_state_dict(state["state_dict"])
-    student.on_load_checkpoint(state)  # the round's training report (fdd/student.py)
+    student.on_load_checkpoint(state)  # the round's training report (fdd/student/training.py)
 
 
 def resume_round(store: RunStore, student, data: DistillData, runner: RoundRunner, k: int,
@@ -335,7 +337,7 @@ def fit(cfg: DictConfig, store: RunStore, student, data: DistillData, runner: Ro
 
 
 def finish(cfg: DictConfig, store: RunStore, student) -> float:
-    from fdd.report import format_round_table, write_run_report
+    from fdd.report.single import format_round_table, write_run_report
 
     summary = store.summary()
     summary["final"] = {"eval": summary["rounds"][-1]["eval"]}

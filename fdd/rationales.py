@@ -13,7 +13,7 @@ share one code path:
   sandbox runs, because sympy's own string parser calls `eval` on untrusted text.
 
 Every format also says where a generated rationale is finished (`end`), so generation can stop a
-sequence there instead of running to the token limit (fdd/stopping.py): a barely trained student
+sequence there instead of running to the token limit (fdd/student/stopping.py): a barely trained student
 rarely emits EOS, and one such sequence holds its whole batch to `max_new_tokens`.
 - all formats: a line that starts a new "Question:" (the student imitating a few-shot prompt);
 - pot: the completed top-level statement that sets `ans` (brackets closed), or a blank line after

@@ -72,8 +72,8 @@ def solve(model, tokenizer, questions: list[str], rationale: str = "pot", batch_
           max_new_tokens: int = 256, max_source_len: int = 256) -> list[tuple[str, float | None, str | None]]:
     """(rationale, executed answer, error) per question: greedy generation that stops when the
     rationale is finished (as at a round boundary), then the format's answers."""
-    from fdd.evaluate import generate
     from fdd.rationales import get_format
+    from fdd.student.evaluate import generate
 
     fmt = get_format(rationale)
     texts = [g[0].text for g in generate(model, tokenizer, questions, batch_size=batch_size, fmt=fmt,

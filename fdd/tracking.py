@@ -79,7 +79,7 @@ def round_metrics(entry: Mapping) -> dict[str, float]:
 
 
 def _tag_cells(by_tag: Any) -> list[tuple[str, Mapping]]:
-    """[("kind=rate", cell), ...] from a summary `by_tag` block (fdd/diagnosis.py)."""
+    """[("kind=rate", cell), ...] from a summary `by_tag` block (fdd/rounds/diagnosis.py)."""
     if not isinstance(by_tag, Mapping):
         return []
     return [(f"{tag}={value}", cell) for tag, values in by_tag.items() if isinstance(values, Mapping)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf
 
-from fdd import feedback, model_files, verdicts
+from fdd.rounds import feedback, verdicts
+from fdd.student import files as model_files
 
 
 class UserError(Exception):
@@ -40,7 +41,7 @@ def validate(cfg: DictConfig) -> None:
 
 
 def check_student_files(student: DictConfig) -> None:
-    """A pretrained student's files exist (fdd/model_files.py). A GGUF file given by its absolute path
+    """A pretrained student's files exist (fdd/student/files.py). A GGUF file given by its absolute path
     alone is its own directory: name_or_path is set to the folder that holds it."""
     gguf = student.get("gguf_file")
     if OmegaConf.is_missing(student, "name_or_path"):

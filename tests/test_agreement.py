@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from fdd.feedback import verify
 from fdd.rationales import get_format
+from fdd.rounds.feedback import verify
 from fdd.teachers.agreement import resolver_for, vote
 from tests.fake_openai_server import FakeOpenAIServer, target_question
 from tests.test_openai_teacher import make, problems

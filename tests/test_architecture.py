@@ -7,9 +7,16 @@ by name through importlib are checked where they are listed (fdd.datasets.MODULE
 * the sandbox (fdd.sandbox, fdd.execution) and answer checking (fdd.answers) know no model: they
   import no model code of fdd and no torch / transformers / lightning / tokenizers;
 * the sandbox imports only the standard library, sympy and itself;
-* datasets (fdd.datasets) do not import teachers (fdd.teachers) nor students (fdd.student, fdd.models);
+* datasets (fdd.datasets) do not import teachers (fdd.teachers) nor the student (fdd.student);
 * the store (fdd.store) writes records and files, not models: no torch / transformers / lightning,
-  no student or teacher code.
+  no student or teacher code;
+* the three parts a package docstring describes keep to what it says they may import:
+  - the student (fdd.student) imports the checking layer and itself: no teacher, round loop,
+    pipeline or report; its `files` module no model library;
+  - the round loop (fdd.rounds) imports the checking layer, the student, the teachers' protocol and
+    helpers (base, agreement, checks), the store and itself: no pipeline, entry point or report;
+    its `feedback` and `verdicts` modules no model library;
+  - the report (fdd.report) imports only itself, and no model library.
 """
 
 from __future__ import annotations
@@ -25,9 +32,17 @@ from tests.conftest import ROOT
 
 ML_LIBRARIES = frozenset({"torch", "transformers", "lightning", "pytorch_lightning", "tokenizers", "accelerate",
                           "peft", "safetensors", "openai", "vllm"})
-MODEL_CODE = ("fdd.student", "fdd.models", "fdd.teachers", "fdd.datamodule", "fdd.evaluate", "fdd.solve", "fdd.rounds",
-              "fdd.pipeline", "fdd.run", "fdd.tracking")
+MODEL_CODE = ("fdd.student", "fdd.teachers", "fdd.rounds", "fdd.solve", "fdd.export", "fdd.pipeline", "fdd.run",
+              "fdd.tracking")
 SANDBOX = ("fdd.sandbox", "fdd.execution")
+CHECKING = ("fdd.problems", "fdd.answers", "fdd.rationales", *SANDBOX)
+# what each part may import of fdd (besides itself and the `fdd` package), and which of its modules load no model library
+PARTS = {
+    "fdd.student": (CHECKING, ("fdd.student.files",)),
+    "fdd.rounds": ((*CHECKING, "fdd.student", "fdd.teachers.base", "fdd.teachers.agreement", "fdd.teachers.checks",
+                    "fdd.store"), ("fdd.rounds.feedback", "fdd.rounds.verdicts")),
+    "fdd.report": ((), ("fdd.report",)),
+}
 SANDBOX_THIRD_PARTY = frozenset({"sympy"})
 
 
@@ -113,8 +128,17 @@ def violations(graph: dict[str, Imports]) -> list[str]:
                 bad.append(f"{name} imports {lib} (the sandbox needs only the standard library and sympy)")
         if _under(name, ("fdd.datasets",)):
             for target in sorted(imp.internal):
-                if _under(target, ("fdd.teachers", "fdd.student", "fdd.models")):
+                if _under(target, ("fdd.teachers", "fdd.student")):
                     bad.append(f"{name} imports {target} (datasets do not call teachers or students)")
+        for part, (allowed, light) in PARTS.items():
+            if not _under(name, (part,)):
+                continue
+            for target in sorted(imp.internal):
+                if target != "fdd" and not _under(target, (part, *allowed)):
+                    bad.append(f"{name} imports {target} (outside what {part} may import)")
+            if _under(name, light):
+                for lib in sorted(imp.external & ML_LIBRARIES):
+                    bad.append(f"{name} imports {lib} (it must load without model libraries)")
         if name == "fdd.store":
             for target in sorted(imp.internal):
                 if _under(target, MODEL_CODE):
@@ -132,11 +156,12 @@ def graph() -> dict[str, Imports]:
 def test_the_graph_covers_the_house(graph: dict[str, Imports]) -> None:
     """The checker sees the parts the rules are about, and their real imports (not an empty graph)."""
     for part in ("fdd.sandbox", "fdd.sandbox.pool", "fdd.answers", "fdd.store", "fdd.datasets.gsm8k_gold",
-                 "fdd.teachers.gold", "fdd.student"):
+                 "fdd.teachers.gold", "fdd.student.training", "fdd.rounds.runner", "fdd.report.cli"):
         assert part in graph, part
     assert "fdd.datasets.gsm8k_gold" in graph["fdd.teachers.gold"].internal
     assert "fdd.sandbox" in graph["fdd.datasets.gsm8k_gold"].internal  # a lazy import inside convert()
-    assert "torch" in graph["fdd.student"].external
+    assert "torch" in graph["fdd.student.training"].external
+    assert {"fdd.student.evaluate", "fdd.teachers.base"} <= graph["fdd.rounds.runner"].internal
 
 
 def test_house_rules_hold(graph: dict[str, Imports]) -> None:
@@ -156,7 +181,13 @@ def test_checker_catches_each_broken_rule() -> None:
         "fdd/__init__.py": "",
         "fdd/answers.py": "import math\nimport torch\n",
         "fdd/store.py": "import json\nfrom fdd import student\n",
-        "fdd/student.py": "import torch\n",
+        "fdd/student/__init__.py": "",
+        "fdd/student/training.py": "import torch\nfrom fdd.rounds import runner\n",
+        "fdd/student/files.py": "import transformers\n",
+        "fdd/rounds/__init__.py": "",
+        "fdd/rounds/runner.py": "from fdd.student import training\nfrom fdd.report import single\n",
+        "fdd/report/__init__.py": "",
+        "fdd/report/single.py": "import matplotlib\nimport torch\nfrom fdd.student import training\n",
         "fdd/datasets/__init__.py": "",
         "fdd/datasets/loader.py": "def convert():\n    from ..teachers.gold import GoldTeacher\n",
         "fdd/teachers/__init__.py": "",
@@ -174,7 +205,15 @@ def test_checker_catches_each_broken_rule() -> None:
     assert found == [
         "fdd.answers imports torch",
         "fdd.datasets.loader imports fdd.teachers.gold (datasets do not call teachers or students)",
+        "fdd.report.single imports fdd.student (outside what fdd.report may import)",  # the package's __init__ runs too
+        "fdd.report.single imports fdd.student.training (outside what fdd.report may import)",
+        "fdd.report.single imports torch (it must load without model libraries)",
+        "fdd.rounds.runner imports fdd.report (outside what fdd.rounds may import)",
+        "fdd.rounds.runner imports fdd.report.single (outside what fdd.rounds may import)",
         "fdd.sandbox.pool imports fdd.problems (the sandbox imports only itself)",
         "fdd.sandbox.pool imports numpy (the sandbox needs only the standard library and sympy)",
         "fdd.store imports fdd.student (the store writes records and files, not models)",
+        "fdd.student.files imports transformers (it must load without model libraries)",
+        "fdd.student.training imports fdd.rounds (outside what fdd.student may import)",
+        "fdd.student.training imports fdd.rounds.runner (outside what fdd.student may import)",
     ], found

@@ -7,9 +7,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fdd import evaluate, pipeline
+from fdd import pipeline
 from fdd.pipeline import UserError, training_device
-from fdd.student import Student
+from fdd.student import evaluate
+from fdd.student.training import Student
 from tests.conftest import TINY, compose_cfg, crash_at
 
 

@@ -1,4 +1,4 @@
-"""The static checks on new problems (fdd/checks.py): every real GSM8K gold program and answer
+"""The static checks on new problems (fdd/teachers/checks.py): every real GSM8K gold program and answer
 passes the default ones, and each check catches what it is for."""
 
 from __future__ import annotations
@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from fdd import checks
-from fdd.feedback import verify
 from fdd.problems import Problem
 from fdd.rationales import get_format
+from fdd.rounds.feedback import verify
+from fdd.teachers import checks
 
 
 @pytest.fixture(scope="module")

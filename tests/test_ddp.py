@@ -7,10 +7,10 @@ import json
 
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-from fdd import evaluate
 from fdd.pipeline import generation_budget, load_sets
 from fdd.problems import read_problems
 from fdd.rationales import get_format
+from fdd.student import evaluate
 from tests.conftest import TINY, compose_cfg, run_cli
 
 

@@ -1,4 +1,4 @@
-"""fdd.decontaminate: planted evaluation questions are caught, clean ones pass, and it is fast."""
+"""fdd.rounds.decontaminate: planted evaluation questions are caught, clean ones pass, and it is fast."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from fdd.decontaminate import Decontaminator, normalize
+from fdd.rounds.decontaminate import Decontaminator, normalize
 
 QUESTION = ("Janet's ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes muffins "
             "for her friends every day with four. She sells the remainder at the farmers' market daily for "

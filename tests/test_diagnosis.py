@@ -11,8 +11,8 @@ import pytest
 
 from fdd import datasets, pipeline
 from fdd.datasets.synthetic import parse_question
-from fdd.diagnosis import accuracy_by_tag, counts_by_tag, inherit_tags
 from fdd.problems import Problem, read_problems
+from fdd.rounds.diagnosis import accuracy_by_tag, counts_by_tag, inherit_tags
 from tests.conftest import TINY, run_pipeline
 
 

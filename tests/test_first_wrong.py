@@ -1,4 +1,4 @@
-"""Where the student goes wrong (fdd/diagnosis.py `first_wrong_steps`), the attempt-aware feedback
+"""Where the student goes wrong (fdd/rounds/diagnosis.py `first_wrong_steps`), the attempt-aware feedback
 built on it (`feedback.show_attempt`: the symbolic teacher's focused similar problems, the LLM
 prompts that show the attempt), and both in a real tiny run's summary.json and report.md."""
 
@@ -9,8 +9,8 @@ import random
 
 from fdd.datasets import load
 from fdd.datasets import synthetic as fam
-from fdd.diagnosis import FirstWrong, first_wrong_counts, first_wrong_steps
 from fdd.problems import Problem, read_problems
+from fdd.rounds.diagnosis import FirstWrong, first_wrong_counts, first_wrong_steps
 from fdd.teachers.base import Attempt
 from fdd.teachers.openai_compat import OpenAITeacher
 from fdd.teachers.symbolic import SymbolicTeacher

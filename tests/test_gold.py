@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from hydra.utils import instantiate
 
-from fdd import checks
 from fdd.datasets.gsm8k import final_answer
 from fdd.datasets.gsm8k_gold import build_programs, convert, to_cot, to_eot
 from fdd.problems import Problem
 from fdd.rationales import get_format
 from fdd.sandbox import execute
+from fdd.teachers import checks
 from fdd.teachers.base import Teacher
 from fdd.teachers.gold import GoldTeacher
 from tests.conftest import ROOT, compose_cfg

@@ -10,13 +10,14 @@ from types import SimpleNamespace
 import pytest
 from omegaconf import OmegaConf
 
-from fdd import feedback, pipeline
+from fdd import pipeline
 from fdd.datasets import load
 from fdd.datasets.synthetic import parse_question
-from fdd.evaluate import Verdict
 from fdd.problems import Problem, read_problems
 from fdd.rationales import get_format
-from fdd.rounds import RoundRunner
+from fdd.rounds import feedback
+from fdd.rounds.runner import RoundRunner
+from fdd.student.evaluate import Verdict
 from fdd.teachers.symbolic import SymbolicTeacher
 from tests.conftest import CONF, TINY, compose_cfg, run_pipeline
 

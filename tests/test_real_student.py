@@ -16,9 +16,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from fdd import pipeline
 from fdd.datasets import load
-from fdd.evaluate import generate
 from fdd.rationales import get_format
 from fdd.solve import solve
+from fdd.student.evaluate import generate
 from tests.conftest import SHARED_DATA, SMOLLM2_GGUF, compose_cfg, crash_at, run_cli
 
 GGUF = SMOLLM2_GGUF

@@ -14,7 +14,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from fdd.report import format_round_table, main, write_run_report
+from fdd.report.cli import main
+from fdd.report.single import format_round_table, write_run_report
 
 REPO = Path(__file__).resolve().parents[1]
 SWEEPS = REPO / "sweeps"
@@ -231,7 +232,7 @@ def test_write_run_report(tmp_path: Path) -> None:
     summary = _summary(ACC["fdd"][0])
     config = {
         "teacher": {"_target_": "fdd.teachers.openai_compat.OpenAITeacher", "model": "gpt-4o-mini"},
-        "student": {"model": {"_target_": "fdd.models.scratch_t5", "d_model": 128}, "lr": 2e-3},
+        "student": {"model": {"_target_": "fdd.student.models.scratch_t5", "d_model": 128}, "lr": 2e-3},
         "dataset": {"name": "synthetic", "n": 1000},
         "feedback": {"name": "fdd", "harder_per_easy": 2},
         "rounds": 2,
@@ -322,7 +323,7 @@ def test_real_hydra_multirun_of_a_sweep_file(tmp_path: Path) -> None:
 
 
 def test_t_quantile_matches_tables() -> None:
-    from fdd.compare import t_cdf, t_quantile
+    from fdd.report.compare import t_cdf, t_quantile
 
     # two-sided 95 % critical values from the standard t table
     for df, t in ((1, 12.7062), (2, 4.3027), (4, 2.7764), (9, 2.2622), (29, 2.0452), (1000, 1.9623)):

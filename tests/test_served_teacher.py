@@ -21,9 +21,9 @@ import time
 
 import pytest
 
-from fdd import feedback
 from fdd.problems import Problem
 from fdd.rationales import get_format
+from fdd.rounds import feedback
 from fdd.teachers.openai_compat import OpenAITeacher
 from tests.conftest import SHARED_DATA, TINY, run_cli
 from tests.fake_openai_server import FakeOpenAIServer

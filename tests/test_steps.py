@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from fdd.datamodule import RoundBatches
+from fdd.student.data import RoundBatches
 from tests.conftest import TINY, crash_at, run_pipeline
 
 

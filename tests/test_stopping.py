@@ -1,4 +1,4 @@
-"""Generation stops when the rationale is finished (fdd/rationales.py `end`, fdd/stopping.py), with
+"""Generation stops when the rationale is finished (fdd/rationales.py `end`, fdd/student/stopping.py), with
 the text cut there, and counts what it cut at the token limit.
 
 The model-level tests force what a tiny model writes with a logits processor, so the stop is
@@ -10,12 +10,12 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM, LogitsProcessor, T5Config, T5ForConditionalGeneration
 
-from fdd import evaluate
 from fdd.datasets import load
-from fdd.models import train_tokenizer
 from fdd.rationales import get_format
-from fdd.stopping import RationaleStop, generate_causal, trigger_table
-from fdd.student import causal_batch
+from fdd.student import evaluate
+from fdd.student.models import train_tokenizer
+from fdd.student.stopping import RationaleStop, generate_causal, trigger_table
+from fdd.student.training import causal_batch
 from fdd.teachers.symbolic import SymbolicTeacher
 
 POT, COT, EOT = (get_format(n) for n in ("pot", "cot", "eot"))

@@ -13,11 +13,11 @@ import torch
 from hydra.errors import InstantiationException
 from transformers import T5Config, T5ForConditionalGeneration
 
-from fdd.evaluate import vote
-from fdd.models import causal, scratch_t5, seq2seq, train_tokenizer
 from fdd.pipeline import generation_budget
 from fdd.run import describe
-from fdd.student import Student
+from fdd.student.evaluate import vote
+from fdd.student.models import causal, scratch_t5, seq2seq, train_tokenizer
+from fdd.student.training import Student
 from tests.conftest import TINY, compose_cfg, run_cli
 
 CORPUS = ["Ava has 3 cups and buys 4 more. How many cups?", "cups = 3\ncups = cups + 4\nans = cups",
@@ -188,7 +188,7 @@ def test_error_line_names_the_root_cause():
             except ConnectionRefusedError as e:
                 raise OSError("cannot load student 'org/model': the hub is not reachable") from e
         except OSError as e:
-            raise InstantiationException("Error in call to target 'fdd.models.seq2seq':\nOSError(...)") from e
+            raise InstantiationException("Error in call to target 'fdd.student.models.seq2seq':\nOSError(...)") from e
     except InstantiationException as e:
         line = describe(e)
     assert line == ("OSError: cannot load student 'org/model': the hub is not reachable "

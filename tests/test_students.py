@@ -24,13 +24,13 @@ from transformers import (
     T5ForConditionalGeneration,
 )
 
-from fdd.datamodule import DistillData
 from fdd.datasets import load
-from fdd.models import causal, train_tokenizer
 from fdd.problems import read_problems
 from fdd.rationales import get_format
 from fdd.solve import main as solve_main
-from fdd.student import Student, causal_batch
+from fdd.student.data import DistillData
+from fdd.student.models import causal, train_tokenizer
+from fdd.student.training import Student, causal_batch
 from fdd.teachers.symbolic import SymbolicTeacher
 from tests.conftest import TINY, run_cli, run_pipeline
 
@@ -255,7 +255,7 @@ def test_pretrained_student_without_name_fails_clearly(tmp_path):
 
 
 def test_batch_order_depends_on_the_seed_alone():
-    from fdd.datamodule import RoundBatches
+    from fdd.student.data import RoundBatches
 
     lengths = [random.Random(i).randint(5, 50) for i in range(40)]
     epochs = [RoundBatches(lengths, 8, seed, bucket=True).batches() for seed in (0, 1, 1)]

@@ -8,10 +8,10 @@ from collections import Counter
 
 import pytest
 
-from fdd import feedback
 from fdd.datasets import load
 from fdd.datasets import synthetic as fam
 from fdd.rationales import get_format
+from fdd.rounds import feedback
 from fdd.teachers.symbolic import SymbolicTeacher
 
 

@@ -1,4 +1,4 @@
-"""Lossless targets (fdd/tokenization.py): every student preset's tokenizer, as a stand-in built like
+"""Lossless targets (fdd/student/tokenization.py): every student preset's tokenizer, as a stand-in built like
 the real one (tests/tokenizer_standins.py), reproduces PoT, CoT and EoT targets of the synthetic
 family and of GSM8K's gold programs after round 0's check and repair; the repair survives
 save_pretrained -> AutoTokenizer; an unrepairable tokenizer stops the run in one line."""
@@ -15,12 +15,13 @@ import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, PreTrainedTokenizerFast
 
-from fdd import pipeline, tokenization
+from fdd import pipeline
 from fdd.datasets import load
-from fdd.models import seq2seq
 from fdd.rationales import get_format
 from fdd.store import RunStore
-from fdd.student import Student
+from fdd.student import tokenization
+from fdd.student.models import seq2seq
+from fdd.student.training import Student
 from fdd.teachers.gold import GoldTeacher
 from fdd.teachers.symbolic import SymbolicTeacher
 from tests.conftest import CONF, TINY, compose_cfg, crash_at, run_cli, run_pipeline

@@ -10,12 +10,13 @@ from types import SimpleNamespace
 import pytest
 from omegaconf import OmegaConf
 
-from fdd import evaluate, feedback, verdicts
 from fdd.datasets import load
-from fdd.evaluate import Verdict
 from fdd.problems import Problem
 from fdd.rationales import get_format
-from fdd.rounds import RoundRunner
+from fdd.rounds import feedback, verdicts
+from fdd.rounds.runner import RoundRunner
+from fdd.student import evaluate
+from fdd.student.evaluate import Verdict
 from fdd.teachers.symbolic import SymbolicTeacher
 
 FB = OmegaConf.load("conf/feedback/fdd.yaml")

@@ -4,7 +4,7 @@ Records: `{"question", "answer"}`; the answer is a worked solution with calculat
 (`<<48/2=24>>`) ending in `#### 72`. We keep the solution text as `rationale` (the `gold` teacher
 turns it into a program; other teachers overwrite it) and the number after `####` as `answer`.
 Tags: `steps`, the number of calculator annotations in the gold solution (its arithmetic steps;
-0 for the few solutions written without any), for accuracy by step count (fdd/diagnosis.py).
+0 for the few solutions written without any), for accuracy by step count (fdd/rounds/diagnosis.py).
 Ids: `gsm8k-train-00012` (position in the file). Local file: `gsm8k/{split}.jsonl`; hub:
 `openai/gsm8k`, config `main`.
 """

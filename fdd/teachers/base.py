@@ -34,7 +34,7 @@ class Usage:
 class Attempt:
     """What the student wrote for a parent problem, shown to the teacher with
     `feedback.show_attempt=true`: its output, whether it was right, and for a wrong one where it
-    went wrong (fdd/diagnosis.py: the failure type and the first reference step it never computed,
+    went wrong (fdd/rounds/diagnosis.py: the failure type and the first reference step it never computed,
     that step's position, kind and line in the reference program)."""
 
     output: str
@@ -49,7 +49,7 @@ class Attempt:
 class Rationale(str):
     """A teacher's text that may be cut short: its reply stopped at the token limit
     (`finish_reason=length`). Verification uses such a text only against a gold answer (round 0)
-    and names the cut as the rejection reason (`truncated`, fdd/feedback.py)."""
+    and names the cut as the rejection reason (`truncated`, fdd/rounds/feedback.py)."""
 
     truncated: bool = False
 

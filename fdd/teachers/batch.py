@@ -10,7 +10,7 @@ one. A run that crashes while waiting re-attaches by the recorded id.
 
 Waiting happens on global rank 0 inside the round boundary; under DDP the other ranks do not sit
 in a collective meanwhile (it would time out after torch's 30 min): they poll the run store for
-the round's commit (fdd/rounds.py), then join the broadcast that follows it.
+the round's commit (fdd/rounds/runner.py), then join the broadcast that follows it.
 """
 
 from __future__ import annotations

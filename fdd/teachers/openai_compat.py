@@ -23,7 +23,7 @@ process sent: a resumed run starts a fresh budget, but never pays again for a ca
 
 Replies cut at `max_tokens` (`finish_reason=length`) are counted (`truncated` in usage) and their
 texts marked (fdd.teachers.base.Rationale): a cut annotation is used only if it reproduces the gold
-answer, and the last problem of a cut reply is rejected as `truncated` (fdd/feedback.py).
+answer, and the last problem of a cut reply is rejected as `truncated` (fdd/rounds/feedback.py).
 """
 
 from __future__ import annotations
@@ -42,12 +42,12 @@ from typing import Any, TypeVar
 import openai
 from tqdm import tqdm
 
-from fdd.checks import CHECKS, DEFAULT_CHECKS
 from fdd.problems import Problem
 from fdd.teachers import parse
 from fdd.teachers.base import Rationale, Usage, truncated
 from fdd.teachers.batch import BatchAPI
 from fdd.teachers.cache import ResponseCache, request_key
+from fdd.teachers.checks import CHECKS, DEFAULT_CHECKS
 from fdd.teachers.retries import Backoff, Malformed, TeacherStopped, fatal, one_line
 from fdd.teachers.templates import TASKS, describe_attempt, load_prompt, render_prompt
 

@@ -41,7 +41,7 @@ def render_prompt(template: str, **values: object) -> str:
 
 def describe_attempt(attempt) -> str:
     """The `{step}` sentence of an attempt prompt: where the student's solution went wrong
-    (fdd.teachers.base.Attempt, fdd/diagnosis.py)."""
+    (fdd.teachers.base.Attempt, fdd/rounds/diagnosis.py)."""
     if attempt.correct:
         return "The student's solution is right."
     if attempt.position and attempt.line:

@@ -78,7 +78,7 @@ class Spec:
 def tags(spec: Spec) -> dict[str, str | int | list[str]]:
     """Diagnosis labels: `kind` = the kind of the first step (kept by harder variations, which add
     steps after it, and by similar problems); `steps` = the number of steps; `step_kinds` = every
-    step's kind, in order (the first wrong step's kind, fdd/diagnosis.py)."""
+    step's kind, in order (the first wrong step's kind, fdd/rounds/diagnosis.py)."""
     return {"kind": spec.steps[0].kind if spec.steps else "none", "steps": len(spec.steps),
             "step_kinds": [s.kind for s in spec.steps]}
 

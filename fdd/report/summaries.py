@@ -97,7 +97,7 @@ def tag_key(value: str) -> tuple:
 
 def eval_by_tag(evals: Any) -> dict[str, dict[str, list[float]]]:
     """{tag: {value: [correct, n]}} pooled over the evaluation sets of one `eval` block, from each
-    set's `by_tag` (fdd/diagnosis.py); correct counts are rebuilt from accuracy × n."""
+    set's `by_tag` (fdd/rounds/diagnosis.py); correct counts are rebuilt from accuracy × n."""
     out: dict[str, dict[str, list[float]]] = {}
     if not isinstance(evals, Mapping):
         return out

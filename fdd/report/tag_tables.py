@@ -1,5 +1,5 @@
 """Per-tag tables over many runs: accuracy per tag value by arm and round, with the feedback pool's
-verdicts and the teacher's additions per tag value (summary.json's by_tag fields, fdd/diagnosis.py).
+verdicts and the teacher's additions per tag value (summary.json's by_tag fields, fdd/rounds/diagnosis.py).
 
 Accuracy of a tag value in one run is pooled over its evaluation sets (correct ÷ n of that value),
 then averaged over seeds; counts are averaged over seeds.
@@ -13,8 +13,8 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from fdd.aggregate import Run, run_points
-from fdd.summaries import eval_by_tag, md_table, num, rounds_of, tag_key
+from fdd.report.aggregate import Run, run_points
+from fdd.report.summaries import eval_by_tag, md_table, num, rounds_of, tag_key
 
 COUNTS = (("pool_by_tag", ("easy", "hard", "borderline")), ("added_by_tag", ("harder", "similar")))
 

@@ -26,8 +26,8 @@ import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from fdd.aggregate import ReportError, Run, metric_value, run_points
-from fdd.summaries import accuracies, md_table, png_bytes, sizes
+from fdd.report.aggregate import ReportError, Run, metric_value, run_points
+from fdd.report.summaries import accuracies, md_table, png_bytes, sizes
 
 # ----------------------------------------------------------------------------------- Student's t
 

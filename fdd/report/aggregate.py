@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fdd.summaries import (
+from fdd.report.summaries import (
     accuracies,
     md_table,
     mean,

@@ -1,12 +1,12 @@
 """Batched generation → answers → accuracy.
 
 Questions are sorted by length so each padded batch wastes little; a sequence stops at EOS or as
-soon as its rationale is finished (fdd/stopping.py), and each text is cut there; the student's texts
+soon as its rationale is finished (fdd/student/stopping.py), and each text is cut there; the student's texts
 are turned into answers by the rationale format (PoT: executed in the sandbox). Every generated
 text records how it ended: `eos`, `done` (the rationale was finished) or `limit` (cut at
 `max_new_tokens`, counted per round in summary.json). With `samples` > 1 the answer
 is the majority vote over the executed answers of sampled rationales (self-consistency), and
-`pass_rate` the fraction of samples whose answer is right (fdd/verdicts.py).
+`pass_rate` the fraction of samples whose answer is right (fdd/rounds/verdicts.py).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from tqdm.auto import tqdm
 from fdd.answers import answers_match
 from fdd.problems import Problem
 from fdd.rationales import RationaleFormat
-from fdd.stopping import RationaleStop, generate_causal, row_end
-from fdd.student import causal_batch
+from fdd.student.stopping import RationaleStop, generate_causal, row_end
+from fdd.student.training import causal_batch
 
 
 @dataclass
@@ -50,7 +50,7 @@ def generate(model, tokenizer, questions: Sequence[str], batch_size: int = 64, m
     """For each question, `samples` generated texts (greedy when samples == 1, else sampled at
     `temperature` from the full distribution). With a rationale format `fmt`, a sequence stops as
     soon as its rationale is finished and its text is cut there; without one, only EOS stops it.
-    A decoder-only batch drops its finished rows every `chunk` tokens (fdd/stopping.py)."""
+    A decoder-only batch drops its finished rows every `chunk` tokens (fdd/student/stopping.py)."""
     was_training = model.training
     model.eval()
     order = sorted(range(len(questions)), key=lambda i: len(questions[i]))
@@ -70,7 +70,7 @@ def generate(model, tokenizer, questions: Sequence[str], batch_size: int = 64, m
         else:
             enc = tokenizer([questions[i] for i in idx], return_tensors="pt", padding=True, truncation=True,
                             max_length=max_source_len).to(device)
-        if causal:  # in chunks, finished rows dropped between them (fdd/stopping.py)
+        if causal:  # in chunks, finished rows dropped between them (fdd/student/stopping.py)
             rows = generate_causal(model, enc, kw, tokenizer, fmt, chunk)
         else:
             stop = RationaleStop(fmt, tokenizer, 0) if fmt is not None else None

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from fdd.summaries import (
+from fdd.report.summaries import (
     abbrev,
     accuracies,
     atomic_write,
@@ -206,12 +206,12 @@ def _by_tag_sections(summary: Mapping) -> list[str]:
     if added_rows:
         out += ["### Verified additions by tag", "", "harder/similar per round; an added problem carries its "
                 "parent's tags unless the teacher set its own.", "", md_table(["tag", *heads], added_rows), ""]
-    return (["## By tag", "", "Accuracy in % per tag value (fdd/diagnosis.py).", "", *out]) if out else []
+    return (["## By tag", "", "Accuracy in % per tag value (fdd/rounds/diagnosis.py).", "", *out]) if out else []
 
 
 def _diagnosis_section(summary: Mapping) -> list[str]:
     """Where the student goes wrong on the feedback pool, per round (summary.json `diagnosis`,
-    fdd/diagnosis.py): failures by type, and the first wrong step by position and by kind."""
+    fdd/rounds/diagnosis.py): failures by type, and the first wrong step by position and by kind."""
     rows, kinds, positions = [], {}, {}
     for i, r in enumerate(rounds_of(summary)):
         d = r.get("diagnosis")
@@ -235,7 +235,7 @@ def _diagnosis_section(summary: Mapping) -> list[str]:
             "(syntax), stops without a number (runtime) or runs to a wrong value.", "",
             md_table(["round", "failures", "syntax %", "runtime %", "wrong value %"], rows), "",
             "First reference step the student never computed, by position (`none`: it computed every step, "
-            "or its program showed no value) and by kind (fdd/diagnosis.py):", "",
+            "or its program showed no value) and by kind (fdd/rounds/diagnosis.py):", "",
             *by(positions, "position"), *by(kinds, "kind")]
 
 
