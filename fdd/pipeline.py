@@ -337,16 +337,20 @@ def fit(cfg: DictConfig, store: RunStore, student, data: DistillData, runner: Ro
 
 
 def finish(cfg: DictConfig, store: RunStore, student) -> float:
+    from fdd.report.cards import model_card
     from fdd.report.single import format_round_table, write_run_report
+    from fdd.report.summaries import atomic_write
 
     summary = store.summary()
     summary["final"] = {"eval": summary["rounds"][-1]["eval"]}
+    config = OmegaConf.to_container(cfg, resolve=True)
     save_dir(student.generation_model(), store.dir / "student")  # trainer=fsdp: the full copy
     student.tokenizer.save_pretrained(store.dir / "student")
+    atomic_write(store.dir / "student" / "README.md", model_card(summary, config).encode())
     summary["status"] = "complete"
     summary["objective"] = objective(summary)
     store.write_summary(summary)
-    write_run_report(store.dir, summary, OmegaConf.to_container(cfg, resolve=True))
+    write_run_report(store.dir, summary, config)
     print(format_round_table(summary))
     print(f"fdd: run complete in {store.dir}")
     return summary["objective"]

@@ -20,6 +20,8 @@ after all retries, `unparsed` are returned texts with nothing usable in them; to
 `cost_usd` cover sent requests only (list prices, also for the Batch API). Budgets count what this
 process sent: a resumed run starts a fresh budget, but never pays again for a cached response.
 `seed` is not sent (many servers reject or ignore it); reruns are reproducible through the cache.
+The file is one piece (about 450 lines) on purpose: prompts, the request loop, the cache, budgets and
+parsing share one state per teacher call (usage, failures, the stop flag, fresh Batch API results).
 
 Replies cut at `max_tokens` (`finish_reason=length`) are counted (`truncated` in usage) and their
 texts marked (fdd.teachers.base.Rationale): a cut annotation is used only if it reproduces the gold
@@ -65,6 +67,16 @@ VERIFY = ("resolve", "none")
 
 def _normalise(question: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"[^\w\s]", " ", question.lower())).strip()
+
+
+def run_sync(make: Callable[[], Awaitable[T]]) -> T:
+    """Run a coroutine from sync code; inside a running loop (a notebook), on a private loop in a thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(make())
+    with ThreadPoolExecutor(1) as ex:
+        return ex.submit(lambda: asyncio.run(make())).result()
 
 
 @dataclass
@@ -185,6 +197,8 @@ class OpenAITeacher(BatchAPI):
         from fdd.teachers.preflight import preflight
 
         preflight(self)
+
+    run_sync = staticmethod(run_sync)  # for fdd.teachers.preflight, which does not import this module
 
     # --- building requests and reading answers ------------------------------------------------
     def _jobs(self, task: str | Sequence[str], questions: Sequence[str], n: int, tag: str, n_prompt: int,
@@ -436,14 +450,3 @@ class OpenAITeacher(BatchAPI):
             self._usage.extra["budget_exhausted"] = True
             log.warning("teacher: budget exhausted (%s): no further requests are sent; continuing with the "
                         "responses received and cached", why)
-
-
-
-def run_sync(make: Callable[[], Awaitable[T]]) -> T:
-    """Run a coroutine from sync code; inside a running loop (a notebook), on a private loop in a thread."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(make())
-    with ThreadPoolExecutor(1) as ex:
-        return ex.submit(lambda: asyncio.run(make())).result()

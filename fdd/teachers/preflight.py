@@ -10,20 +10,17 @@ by the list of models it serves, which the line then names.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import openai
 
 from fdd.teachers.retries import Backoff, Malformed, fatal, one_line, retryable, unreachable
 
-if TYPE_CHECKING:
-    from fdd.teachers.openai_compat import OpenAITeacher
+# `teacher` below is an OpenAITeacher (fdd/teachers/openai_compat.py), which imports this module: its
+# own `run_sync` runs the coroutines, so nothing here imports it back.
 
-
-def preflight(teacher: OpenAITeacher) -> None:
+def preflight(teacher: Any) -> None:
     """Raise a one-line RuntimeError (TeacherStopped) unless the server answers a chat request."""
-    from fdd.teachers.openai_compat import run_sync
-
     teacher.api_key_value()
     backoff = Backoff(teacher.max_retries, teacher.backoff_base_s, teacher.backoff_max_s)
     body = {"model": teacher.model, "messages": [{"role": "user", "content": "Reply with OK."}],
@@ -46,7 +43,7 @@ def preflight(teacher: OpenAITeacher) -> None:
             await client.close()
 
     try:
-        run_sync(ping)
+        teacher.run_sync(ping)
     except openai.APIConnectionError as e:
         what = unreachable(e) or ("timed out" if isinstance(e, openai.APITimeoutError) else "connection failed")
         if not unreachable(e):
@@ -68,12 +65,10 @@ def preflight(teacher: OpenAITeacher) -> None:
                            f"completion ({e}) after {backoff.retries} retries") from None
 
 
-def served_models(teacher: OpenAITeacher) -> list[str] | None:
+def served_models(teacher: Any) -> list[str] | None:
     """The model ids the server lists (`GET /models`), or None if it lists none or cannot say. Servers
     that answer an unknown model with a 400 and a body of their own (FastAPI's {"detail": ...}) are
     told apart from other refusals by this list."""
-    from fdd.teachers.openai_compat import run_sync
-
     async def listing() -> list[str]:
         client = teacher.client(timeout=min(teacher.timeout, 30.0))
         try:
@@ -82,6 +77,6 @@ def served_models(teacher: OpenAITeacher) -> list[str] | None:
             await client.close()
 
     try:
-        return run_sync(listing)
+        return teacher.run_sync(listing)
     except (openai.OpenAIError, ValueError, TypeError, AttributeError):
         return None
