@@ -15,6 +15,7 @@ from fdd.teachers.base import Attempt
 from fdd.teachers.openai_compat import OpenAITeacher
 from fdd.teachers.symbolic import SymbolicTeacher
 from fdd.teachers.templates import describe_attempt
+from fdd.tracking import round_metrics
 from tests.conftest import TINY, run_pipeline
 from tests.fake_openai_server import FakeOpenAIServer
 
@@ -132,6 +133,10 @@ def test_tiny_run_reports_where_the_student_goes_wrong(tmp_path):
     assert all(("diagnosis" in r) == (not r["correct"]) for r in records)
     md = (tmp_path / "report.md").read_text()
     assert "## Where the student goes wrong" in md and "wrong value %" in md
+    metrics = round_metrics(r0)  # what W&B / CSV / TensorBoard get
+    assert metrics["round/diagnosis/failures"] == d["failures"]
+    assert {f"round/diagnosis/first_wrong_kind/{k}" for k in d["first_wrong_kind"]} <= set(metrics)
+    assert all(r["sent"] == (["harder"] if r["verdict"] == "easy" else ["similar"]) for r in records)  # fdd's routing
     # with show_attempt, the symbolic similar problems of diagnosed parents hold the diagnosed kind
     by_id = {r["id"]: r["diagnosis"] for r in records if "diagnosis" in r}
     kids = [k for k in read_problems(tmp_path / "rounds" / "round_0" / "added.jsonl") if k.origin == "similar"]

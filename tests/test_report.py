@@ -421,3 +421,28 @@ def test_tags_in_run_report_and_aggregate(tmp_path: Path, capsys: pytest.Capture
     assert (float(r["accuracy_mean"]), r["n_seeds"], r["easy_mean"], r["hard_mean"], r["harder_mean"]) == (
         pytest.approx(0.6), "2", "4", "1", "4")
     assert rows[("feedback=random", "final", "odd")]["accuracy_mean"] == "0.100000"
+
+
+def test_compare_says_what_a_null_is_worth(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """--compare: the smallest difference detectable at 80 % power from the observed spread, and
+    each arm's realised routing read from the runs' feedback.jsonl `sent` records."""
+    sweep = _paired_sweep(tmp_path / "sweep")
+    verdicts = ["easy", "easy"] + ["hard"] * 8  # p = 0.2
+    sends = {"fdd": [["harder"], ["harder"]] + [["similar"]] * 8,  # by the verdicts
+             "random": [["harder"], ["similar"], ["harder"]] + [["similar"]] * 7}  # 1 harder to a hard, 1 similar to an easy
+    for job in sweep.iterdir():
+        arm = yaml.safe_load((job / ".hydra" / "config.yaml").read_text())["feedback"]["name"]
+        (job / "rounds" / "round_0").mkdir(parents=True)
+        (job / "rounds" / "round_0" / "feedback.jsonl").write_text("".join(
+            json.dumps({"id": f"p{i}", "verdict": v, "sent": s}) + "\n" for i, (v, s) in enumerate(zip(verdicts, sends[arm]))))
+    assert main([str(sweep), "--compare", "fdd", "random"]) == 0
+    stdout = capsys.readouterr().out
+    row = {r["round"]: r for r in csv.DictReader(io.StringIO((sweep / "compare.csv").read_text()))}["1"]
+    sd = statistics.stdev([0.01, 0.02, 0.03, 0.04, 0.05])
+    mde = (2.776445 + 0.940965) * sd / 5**0.5  # t(0.975, 4) + t(0.8, 4)
+    assert float(row["mde80"]) == pytest.approx(mde, abs=1e-5)
+    assert f"with n = 5 pairs and a spread of {100 * sd:.1f} points, these runs detect a true difference of " \
+           f"{100 * mde:.1f} points 80 % of the time" in stdout
+    assert "Routing of `feedback=fdd`: 0.0 % of its teacher requests went against the student's verdicts (mean " \
+           "over 5 runs); solved share of the pool p = 20.0 %, 2p(1 − p) = 32.0 %." in stdout
+    assert "Routing of `feedback=random`: 20.0 % of its teacher requests" in stdout
