@@ -123,8 +123,9 @@ def generate_causal(model, enc: BatchEncoding, kw: dict, tokenizer: PreTrainedTo
         if not keep or new.shape[1] < n:
             break
         index = torch.tensor(keep, device=res.sequences.device)
-        cache = getattr(res, _CACHE)
-        cache.reorder_cache(index)
+        cache = getattr(res, _CACHE, None)  # None if the model keeps no cache: the next chunk re-reads the rows
+        if cache is not None:
+            cache.reorder_cache(index)
         ids = res.sequences.index_select(0, index)
         mask = torch.cat([mask, mask.new_ones(mask.shape[0], new.shape[1])], dim=1).index_select(0, index)
         alive = [alive[j] for j in keep]
