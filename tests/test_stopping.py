@@ -232,3 +232,23 @@ def test_chunked_generation_equals_one_call(tiny_llama):
     for ids, (got, end) in zip(whole, chunked):
         want = ids[:ids.index(1) + 1] if 1 in ids else ids
         assert got == want and end == ("eos" if 1 in ids else "limit")
+
+
+def test_sampled_rows_are_chunked_per_sample(tiny_llama):
+    """samples > 1: one row per sample (questions × samples), kept apart through the chunks, and the
+    same draws again under the same seed."""
+    model, tok = tiny_llama
+    tok.padding_side = "left"
+    questions = ["q one", "q two is longer"]
+    enc = causal_batch(tok, questions, model.config.fdd_prompt, 64)
+    kw = {"max_new_tokens": 12, "do_sample": True, "num_return_sequences": 3, "top_k": 0, "temperature": 1.0,
+          "num_beams": 1, "pad_token_id": 0}
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(5)
+        with torch.no_grad():
+            runs.append(generate_causal(model, enc, kw, tok, None, chunk=5))
+    assert runs[0] == runs[1] and len(runs[0]) == 6
+    assert all(len(ids) == 12 or end == "eos" for ids, end in runs[0])
+    gens = evaluate.generate(model, tok, questions, samples=3, max_new_tokens=12)
+    assert [len(g) for g in gens] == [3, 3]

@@ -98,18 +98,19 @@ def generate_causal(model, enc: BatchEncoding, kw: dict, tokenizer: PreTrainedTo
     samples = kw.get("num_return_sequences", 1)
     out: list[list[int]] = [[] for _ in range(ids.shape[0] * samples)]
     ends = ["limit"] * len(out)
-    alive, cache = list(range(len(out))), None
+    alive, cache, first = list(range(len(out))), None, True
     while alive and len(out[alive[0]]) < limit:
         n = min(chunk, limit - len(out[alive[0]]))
         stop = RationaleStop(fmt, tokenizer, width) if fmt is not None else None
         step = {**kw, "max_new_tokens": n, "return_dict_in_generate": True}
-        if cache is not None:
+        if not first:
             step["num_return_sequences"] = 1  # the rows are already one per sample
         res = model.generate(input_ids=ids, attention_mask=mask, stopping_criteria=[stop] if stop is not None else None,
                              **{_CACHE: cache}, **step)
         new = res.sequences[:, ids.shape[1]:].cpu()
-        if cache is None and samples > 1:
+        if first and samples > 1:
             mask = mask.repeat_interleave(samples, dim=0)
+        first = False
         keep = []
         for j, row in enumerate(alive):
             toks = new[j].tolist()
