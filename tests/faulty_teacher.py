@@ -92,9 +92,11 @@ def faulty_responder(wrong: float = 0.3, literal: float = 0.0, near_copy: float 
 
 def smollm2_like_responder(prompt: str, index: int) -> str:
     """Replies shaped like SmolLM2-135M-Instruct's under `transformers serve` (seen with fdd's PoT
-    prompts): asked to solve, prose, then a program that copies the numbers and never sets `ans`, then
-    more prose that runs on to the token limit; asked for new problems, the original question echoed
-    again and again with such programs. Deterministic (the server samples nothing)."""
+    prompts on GSM8K: of 8 annotate replies at max_tokens=256, 4 were cut, 4 held no program).
+    Asked to solve, one of two shapes, fixed per question: a short answer in the few-shot's style
+    that is no program (`A: 48 + 25 = 73`), or prose, a program that copies the numbers and never
+    sets `ans`, and more prose that runs on to the token limit. Asked for new problems, the original
+    question echoed again and again with such programs. Deterministic (the server samples nothing)."""
     question = target_question(prompt)
     nums = _numbers(question) or ["1"]
     program = "\n".join(f"value_{i} = {v}" for i, v in enumerate(nums[:3]))
@@ -102,4 +104,6 @@ def smollm2_like_responder(prompt: str, index: int) -> str:
     if re.search(r"Make \d+ new problems?", prompt):
         echo = f"Original problem:\nQuestion: {_ANY_MARKER.sub('', question).strip()}\nProgram:\n```python\n{program}\n```\n\n"
         return echo * 30
+    if _draw("shape", question) < 0.5:
+        return f"A: {' + '.join(nums[:2])} = {sum(float(x) for x in nums[:2]) + 1:g}\nA: {nums[0]}"
     return f"To solve this problem, we need to add the numbers.\n```python\n{program}\n```\n{ramble}"
