@@ -127,24 +127,24 @@ class PoT(RationaleFormat):
 
     def hopeless(self, text: str) -> bool:
         """The completed lines are a syntax error that no further line can mend (`codeop`, the
-        interactive interpreter's test: compile only, nothing runs), or the line being written
-        starts with two plain words ("To solve", "Jamaar has"): no Python statement does."""
+        interactive interpreter's test: compile only, nothing runs), or, outside any open bracket or
+        string, the line being written starts with two plain words ("To solve", "Jamaar has"): no
+        Python statement does."""
         import codeop
         import warnings
 
         cut = text.rfind("\n") + 1
-        if (m := _PROSE.match(text, cut)) and not ({m.group(1), m.group(2)} & _KEYWORDS):
-            return True
         done = text[:cut]
-        if not done.strip():
-            return False
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # SyntaxWarning for odd literals
-            try:
-                codeop.compile_command(done, "<rationale>", "exec")
-            except (SyntaxError, ValueError, OverflowError, MemoryError, RecursionError):
-                return True
-        return False
+        complete = True
+        if done.strip():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # SyntaxWarning for odd literals
+                try:
+                    complete = codeop.compile_command(done, "<rationale>", "exec") is not None
+                except (SyntaxError, ValueError, OverflowError, MemoryError, RecursionError):
+                    return True
+        m = _PROSE.match(text, cut)
+        return bool(complete and m and not ({m.group(1), m.group(2)} & _KEYWORDS))
 
 
 # --- Chain-of-Thought -------------------------------------------------------------------------

@@ -57,6 +57,8 @@ def test_pot_hopeless_only_when_no_continuation_can_parse():
     for code in ("total apples", "x if", "x is not", "not x", "import math", "for i in", "lambda x", "print x"):
         assert POT.hopeless(code + " ") == (code == "total apples"), code  # two plain words vs a keyword
     assert not POT.hopeless("To")                           # one word: `To = 3` may follow
+    assert not POT.hopeless('note = """\nSome prose here')  # inside a string: anything may follow
+    assert not POT.hopeless("total = (apples\n    plus more")  # inside a bracket, `+` may still come
 
 
 def test_cot_and_eot_ends():
