@@ -45,9 +45,9 @@ def check_student_files(student: DictConfig) -> None:
     alone is its own directory: name_or_path is set to the folder that holds it."""
     gguf = student.get("gguf_file")
     if OmegaConf.is_missing(student, "name_or_path"):
-        if not (gguf and model_files.gguf_path("", gguf).is_absolute()):
+        if not (where := model_files.folder("", gguf)):
             raise UserError("this student needs student.name_or_path=HUB_ID_OR_LOCAL_DIR (or an absolute "
                             "student.gguf_file=FILE)")
-        student.name_or_path = str(model_files.gguf_path("", gguf).parent)
+        student.name_or_path = where
     if problem := model_files.check(student.name_or_path, gguf):
         raise UserError(problem)

@@ -64,15 +64,14 @@ def generate(model, tokenizer, questions: Sequence[str], batch_size: int = 64, m
               if samples > 1 else {"do_sample": False})
     for start in tqdm(range(0, len(order), batch_size), desc=desc, leave=False, unit="batch"):
         idx = order[start:start + batch_size]
-        if causal:  # the student's own prompt template, tokenized exactly as in training
+        if causal:  # the student's own prompt template, tokenized exactly as in training; generated in
+            # chunks, finished rows dropped between them (fdd/student/stopping.py)
             enc = causal_batch(tokenizer, [questions[i] for i in idx], getattr(model.config, "fdd_prompt", None),
                                max_source_len).to(device)
+            rows = generate_causal(model, enc, kw, tokenizer, fmt, chunk)
         else:
             enc = tokenizer([questions[i] for i in idx], return_tensors="pt", padding=True, truncation=True,
                             max_length=max_source_len).to(device)
-        if causal:  # in chunks, finished rows dropped between them (fdd/student/stopping.py)
-            rows = generate_causal(model, enc, kw, tokenizer, fmt, chunk)
-        else:
             stop = RationaleStop(fmt, tokenizer, 0) if fmt is not None else None
             gen = model.generate(**enc, **kw, stopping_criteria=[stop] if stop is not None else None).cpu()
             rows = [_row(gen[i].tolist(), tokenizer.eos_token_id, stop, i) for i in range(len(gen))]

@@ -36,6 +36,15 @@ def resolve(name_or_path: str) -> str:
     return str(path)
 
 
+def folder(name_or_path: str | None, gguf_file: str | None) -> str:
+    """`name_or_path`, or when it is unset (empty or `???`) the folder of an absolute `gguf_file`:
+    a GGUF file given alone is its own directory. Empty if neither says where the student is."""
+    if name_or_path and name_or_path != "???":
+        return name_or_path
+    file = Path(gguf_file).expanduser() if gguf_file else None
+    return str(file.parent) if file is not None and file.is_absolute() else ""
+
+
 def gguf_path(name_or_path: str, gguf_file: str) -> Path | None:
     """The GGUF file on disk (absolute, or inside a local `name_or_path`), or None when it must come
     from the hub or its cache (`name_or_path` a hub id)."""

@@ -38,6 +38,8 @@ log = logging.getLogger("fdd")
 
 SPECIALS = ["<pad>", "</s>", "<unk>"]
 PROMPT = "Question: {question}\nAnswer:\n"  # causal students; stored as model.config.fdd_prompt
+
+
 def train_tokenizer(corpus: Sequence[str], vocab_size: int) -> PreTrainedTokenizerFast:
     """Byte-level BPE with single-digit pre-splitting; appends </s> to every sequence."""
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
@@ -91,9 +93,8 @@ def _from_pretrained(auto, name_or_path: str, dtype: str | None = None, gguf_fil
     load in `dtype` ("float32" for training: transformers 5 would keep a bf16 checkpoint in bf16, and
     mixed precision wants fp32 master weights; "auto": the checkpoint's own dtype). `gguf_file`: the
     weights (and tokenizer) come from that GGUF file, dequantized to float (`_dequantized`)."""
-    if (not name_or_path or name_or_path == "???") and gguf_file and Path(gguf_file).expanduser().is_absolute():
-        name_or_path = str(Path(gguf_file).expanduser().parent)
-    if not name_or_path or name_or_path == "???":
+    name_or_path = model_files.folder(name_or_path, gguf_file)
+    if not name_or_path:
         raise ValueError("set student.name_or_path to a hub id or a local directory")
     try:
         name_or_path = model_files.resolve(name_or_path)
