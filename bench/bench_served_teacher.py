@@ -26,9 +26,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from fdd import verify  # noqa: E402
 from fdd.datasets import load  # noqa: E402
 from fdd.rationales import get_format  # noqa: E402
-from fdd.rounds import feedback  # noqa: E402
 from fdd.teachers.openai_compat import OpenAITeacher  # noqa: E402
 from tests.fake_openai_server import FakeOpenAIServer  # noqa: E402
 from tests.faulty_teacher import smollm2_like_responder  # noqa: E402
@@ -42,7 +42,7 @@ def annotate(url: str, model: str, problems, max_tokens: int, concurrency: int) 
         candidates = teacher.annotate(problems)
         dt = time.perf_counter() - t0
     u = teacher.usage()
-    checked = feedback.annotate(problems, candidates, get_format("pot"))
+    checked = verify.annotate(problems, candidates, get_format("pot"))
     reasons = ", ".join(f"{n} {why}" for why, n in Counter(checked.rejected).most_common())
     print(f"  {u.requests} requests in {dt:.1f} s: {u.requests / dt:.3f} req/s, {u.completion_tokens / dt:.1f} "
           f"completion tokens/s ({u.completion_tokens} tokens, {u.prompt_tokens} prompt); "

@@ -37,9 +37,9 @@ import torch  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
+from fdd import verify  # noqa: E402
 from fdd.datasets import load  # noqa: E402
 from fdd.rationales import get_format  # noqa: E402
-from fdd.rounds import feedback  # noqa: E402
 from fdd.student.models import scratch_t5  # noqa: E402
 from fdd.student.training import Student  # noqa: E402
 from fdd.teachers.symbolic import SymbolicTeacher  # noqa: E402
@@ -49,7 +49,7 @@ def make_batches(n: int, batch_size: int):
     """(initial model state, tokenizer, student config, collated batches) for n synthetic problems."""
     fmt = get_format("pot")
     problems = load("synthetic", n=n, seed=0, min_steps=1, max_steps=3).problems
-    kept = feedback.annotate(problems, SymbolicTeacher(error_rate=0.0).annotate(problems), fmt).kept
+    kept = verify.annotate(problems, SymbolicTeacher(error_rate=0.0).annotate(problems), fmt).kept
     scfg = OmegaConf.load(ROOT / "conf" / "student" / "t5_tiny.yaml")
     model_kw = {k: v for k, v in OmegaConf.to_container(scfg.model).items() if k not in ("_target_", "seed")}
     corpus = [t for p in kept for t in (p.question, fmt.render(p))]

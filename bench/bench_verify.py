@@ -6,7 +6,7 @@ replies put the program in an indented fence of a markdown list; asked to solve,
 its answers, slipping the same ways).
 
 It runs the round boundary's teacher work for real (harder + similar requests over HTTP, the
-parser, the sandbox, fdd.rounds.feedback.verify with the static checks and the resolver), without a
+parser, the sandbox, fdd.verify.verify with the static checks and the resolver), without a
 student: every parent gets `--per-parent` harder and as many similar problems. Ground truth is
 the fake world's: every question's answer is the sum of its numbers.
 
@@ -32,10 +32,10 @@ sys.path.insert(0, str(ROOT))
 
 from fdd.problems import Problem  # noqa: E402
 from fdd.rationales import get_format  # noqa: E402
-from fdd.rounds.feedback import verify  # noqa: E402
 from fdd.teachers.agreement import resolver_for  # noqa: E402
 from fdd.teachers.openai_compat import OpenAITeacher  # noqa: E402
 from fdd.teachers.parse import parse_problems  # noqa: E402
+from fdd.verify import verify  # noqa: E402
 from tests.fake_openai_server import FakeOpenAIServer  # noqa: E402
 from tests.faulty_teacher import faulty_responder, true_answer  # noqa: E402
 

@@ -21,13 +21,13 @@ from omegaconf import DictConfig, OmegaConf
 from fdd import datasets
 from fdd.problems import Problem
 from fdd.rationales import get_format
-from fdd.rounds import feedback
 from fdd.rounds.runner import RoundRunner
 from fdd.store import RunStore, fault_point
 from fdd.student import tokenization
 from fdd.student.data import DistillData
 from fdd.tracking import Tracker
 from fdd.validation import UserError, validate
+from fdd.verify import annotate
 
 log = logging.getLogger("fdd")
 
@@ -125,7 +125,7 @@ def prepare_seed(cfg: DictConfig, store: RunStore, teacher, fmt, decon) -> None:
         log.warning("%s; skipped (dataset.on_invalid=skip)", msg)
     problems = loaded.problems
     before = teacher.usage().as_dict()
-    checked = feedback.annotate(problems, teacher.annotate(problems), fmt, decon)
+    checked = annotate(problems, teacher.annotate(problems), fmt, decon)
     fault_point("annotate", 0)
     after = teacher.usage().as_dict()
     check_yield(len(checked.kept), len(problems), checked.rejected, cfg.teacher.get("min_yield", DEFAULT_MIN_YIELD))

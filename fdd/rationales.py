@@ -38,6 +38,24 @@ from fractions import Fraction
 from fdd.problems import Problem
 
 
+class Rationale(str):
+    """A teacher's text that may be cut short: its reply stopped at the token limit
+    (`finish_reason=length`). Verification uses such a text only against a gold answer (round 0)
+    and names the cut as the rejection reason (`truncated`, fdd/verify/)."""
+
+    truncated: bool = False
+
+    def __new__(cls, text: str, truncated: bool = False) -> Rationale:
+        obj = super().__new__(cls, text)
+        obj.truncated = truncated
+        return obj
+
+
+def truncated(text: object) -> bool:
+    """Whether a teacher text is marked as possibly cut (see `Rationale`)."""
+    return bool(getattr(text, "truncated", False))
+
+
 @dataclass(frozen=True)
 class Answer:
     value: float | None

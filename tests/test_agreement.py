@@ -3,11 +3,13 @@ chat server: votes, labels, the cost of verification and its cache."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from fdd.rationales import get_format
-from fdd.rounds.feedback import verify
 from fdd.teachers.agreement import resolver_for, vote
+from fdd.verify import verify
 from tests.fake_openai_server import FakeOpenAIServer, target_question
 from tests.test_openai_teacher import make, problems
 
@@ -28,13 +30,14 @@ def _sc_responder(prompt: str, index: int) -> str:
         q = target_question(prompt)
         if "wobbly" in q:
             return f"```python\nans = 100 + {index}\n```"
-        return "```python\ncows = 40\nans = cows + 2\n```"
+        have, more = re.findall(r"\d+", q)[:2]
+        return f"```python\ncows = {have}\nans = cows + {more}\n```"
     return ("Problem 1:\nQuestion: The steady farmer has 40 cows and buys 2 more. How many cows?\n"
             "Program:\n```python\nans = 40 + 2\n```\n\n"
-            "Problem 2:\nQuestion: The wobbly farmer has 40 cows and buys 2 more. How many cows?\n"
-            "Program:\n```python\nans = 40 + 2\n```\n\n"
-            "Problem 3:\nQuestion: The outvoted farmer has 40 cows and buys 2 more. How many cows?\n"
-            "Program:\n```python\nans = 40 + 3\n```")
+            "Problem 2:\nQuestion: The wobbly farmer has 50 cows and buys 3 more. How many cows?\n"
+            "Program:\n```python\nans = 50 + 3\n```\n\n"
+            "Problem 3:\nQuestion: The outvoted farmer has 60 cows and buys 4 more. How many cows?\n"
+            "Program:\n```python\nans = 60 + 5\n```")
 
 
 @pytest.mark.parametrize("k", [1, 3])
@@ -53,8 +56,8 @@ def test_resolve_votes_and_labels(tmp_path, k):
             assert names == ["steady"] and dict(checked.rejected) == {"disagree": 2}
         else:  # a majority of the program's and 3 solutions' answers (3 of 4)
             assert names == ["steady", "outvoted"] and dict(checked.rejected) == {"disagree": 1}
-            assert checked.kept[1].rationale == "cows = 40\nans = cows + 2"  # the program lost: replaced
-        assert all(c.answer == 42.0 for c in checked.kept)
+            assert checked.kept[1].rationale == "cows = 60\nans = cows + 4"  # the program lost: replaced
+        assert [c.answer for c in checked.kept] == [42.0, 64.0][:len(checked.kept)]
         again = make(s, tmp_path, verify_samples=k)  # a resumed run: all from the cache
         (fam2,) = again.harder(problems(1), 3, 0)
         verify(fam2, fmt, [], resolver=resolver_for(again, fmt, 0))
@@ -68,7 +71,7 @@ def test_verify_none_keeps_the_bare_behaviour(tmp_path):
         fmt = get_format("pot")
         assert resolver_for(t, fmt, 0) is None
         checked = verify(fam, fmt, [], resolver=resolver_for(t, fmt, 0))
-        assert [c.answer for c in checked.kept] == [42.0, 42.0, 43.0] and s.counts["chat"] == 1
+        assert [c.answer for c in checked.kept] == [42.0, 53.0, 65.0] and s.counts["chat"] == 1
 
 
 def test_resolve_counts_unanswered_as_unverified(tmp_path):

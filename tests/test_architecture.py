@@ -39,8 +39,9 @@ CHECKING = ("fdd.problems", "fdd.answers", "fdd.rationales", *SANDBOX)
 # what each part may import of fdd (besides itself and the `fdd` package), and which of its modules load no model library
 PARTS = {
     "fdd.student": (CHECKING, ("fdd.student.files",)),
-    "fdd.rounds": ((*CHECKING, "fdd.student", "fdd.teachers.base", "fdd.teachers.agreement", "fdd.teachers.checks",
+    "fdd.rounds": ((*CHECKING, "fdd.student", "fdd.teachers.base", "fdd.teachers.agreement", "fdd.verify",
                     "fdd.store"), ("fdd.rounds.feedback", "fdd.rounds.verdicts")),
+    "fdd.verify": (CHECKING, ("fdd.verify",)),
     "fdd.report": ((), ("fdd.report",)),
 }
 SANDBOX_THIRD_PARTY = frozenset({"sympy"})

@@ -9,8 +9,7 @@ import pytest
 
 from fdd.problems import Problem
 from fdd.rationales import get_format
-from fdd.rounds.feedback import verify
-from fdd.teachers import checks
+from fdd.verify import checks, verify
 
 
 @pytest.fixture(scope="module")

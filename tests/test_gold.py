@@ -13,9 +13,9 @@ from fdd.datasets.gsm8k_gold import build_programs, convert, to_cot, to_eot
 from fdd.problems import Problem
 from fdd.rationales import get_format
 from fdd.sandbox import execute
-from fdd.teachers import checks
 from fdd.teachers.base import Teacher
 from fdd.teachers.gold import GoldTeacher
+from fdd.verify import checks
 from tests.conftest import ROOT, compose_cfg
 
 NATALIA_Q = ("Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "

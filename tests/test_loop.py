@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 from omegaconf import OmegaConf
 
-from fdd import pipeline
+from fdd import pipeline, verify
 from fdd.datasets import load
 from fdd.datasets.synthetic import parse_question
 from fdd.problems import Problem, read_problems
@@ -76,7 +76,7 @@ def test_rerunning_a_complete_run_does_nothing(tmp_path, capsys):
 def test_symbolic_teacher_rationales_verify():
     problems = load("synthetic", n=200, seed=3).problems
     teacher = SymbolicTeacher(error_rate=0.0)
-    checked = feedback.annotate(problems, teacher.annotate(problems), get_format("pot"))
+    checked = verify.annotate(problems, teacher.annotate(problems), get_format("pot"))
     assert len(checked.kept) == 200
     kids = [p for ks in teacher.harder(problems[:50], 2, 0) for p in ks]
     sims = [p for ks in teacher.similar(problems[:50], 2, 0) for p in ks]
@@ -86,7 +86,7 @@ def test_symbolic_teacher_rationales_verify():
     for parent, pair in zip(problems[:50], zip(sims[::2], sims[1::2])):
         n = len(parse_question(parent.question).steps)
         assert all(len(parse_question(s.question).steps) == n for s in pair)
-    checked = feedback.verify(kids + sims, get_format("pot"), [p.question for p in problems])
+    checked = verify.verify(kids + sims, get_format("pot"), [p.question for p in problems])
     assert checked.rejected.get("invalid", 0) == 0
     for p in checked.kept:  # the executed answer is the true answer of the question
         assert p.answer == parse_question(p.question).answer
@@ -96,7 +96,7 @@ def test_symbolic_teacher_rationales_verify():
 def test_teacher_errors_are_rejected_and_counted():
     problems = load("synthetic", n=400, seed=4).problems
     teacher = SymbolicTeacher(error_rate=0.5, seed=1)
-    checked = feedback.annotate(problems, teacher.annotate(problems), get_format("pot"))
+    checked = verify.annotate(problems, teacher.annotate(problems), get_format("pot"))
     assert 100 < checked.rejected["wrong"] < 300
     assert len(checked.kept) + checked.rejected["wrong"] == 400
     for p in checked.kept:
@@ -121,7 +121,7 @@ def test_verification_rejects_planted_bad_problems():
         def check(self, q):
             return "exact" if q.startswith("Leaked") else None
 
-    checked = feedback.verify(cands, fmt, known, Decon())
+    checked = verify.verify(cands, fmt, known, Decon())
     assert [p.id for p in checked.kept] == ["n0"]
     assert checked.kept[0].answer == 3.0
     assert checked.rejected == {"invalid": 3, "duplicate": 2, "contaminated": 1}

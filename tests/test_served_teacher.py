@@ -21,9 +21,9 @@ import time
 
 import pytest
 
+from fdd import verify
 from fdd.problems import Problem
 from fdd.rationales import get_format
-from fdd.rounds import feedback
 from fdd.teachers.openai_compat import OpenAITeacher
 from tests.conftest import SHARED_DATA, TINY, run_cli
 from tests.fake_openai_server import FakeOpenAIServer
@@ -87,8 +87,8 @@ def test_the_last_problem_of_a_cut_reply_is_rejected_as_truncated(tmp_path):
     assert full.usage().extra["truncated"] == 0 and cut.usage().extra["truncated"] == 1
     assert [k.question for k in part] == [k.question for k in whole]  # the cut program still parses and runs
     pot = get_format("pot")
-    kept_whole = feedback.verify(whole, pot, [], parents={"p": parent})
-    kept_part = feedback.verify(part, pot, [], parents={"p": parent})
+    kept_whole = verify.verify(whole, pot, [], parents={"p": parent})
+    kept_part = verify.verify(part, pot, [], parents={"p": parent})
     assert len(kept_whole.kept) == 2 and not kept_whole.rejected
     assert [k.question for k in kept_part.kept] == [whole[0].question]
     assert kept_part.rejected == {"truncated": 1}
@@ -106,7 +106,7 @@ def test_a_cut_annotation_that_reproduces_the_gold_answer_is_kept(tmp_path):
              Problem(id="c", question="Bo has 3 pens and buys 5 more, 8 in all? How many pens?", answer=8.0)]
     with FakeOpenAIServer.like_transformers_serve(MODEL_DIR, responder=reply) as server:
         teacher = OpenAITeacher(model=MODEL_DIR, base_url=server.url, api_key="none", max_tokens=40)
-        checked = feedback.annotate(probs, teacher.annotate(probs), get_format("pot"))
+        checked = verify.annotate(probs, teacher.annotate(probs), get_format("pot"))
     assert teacher.usage().extra["truncated"] == 3
     # "a": the program says 3 + 4 = 7 (its prompt holds no 8), gold 8: cut and wrong; "b": 3 + 4 = 7 vs 9;
     # "c": 3 + 5 = 8 = gold: kept although the reply was cut
@@ -164,7 +164,7 @@ def test_real_transformers_serve_teacher(tmp_path, smollm2_dir):
         teacher = OpenAITeacher(model=str(model_dir), base_url=url, api_key="none", max_tokens=96, timeout=300)
         parent = Problem(id="p", question="Ann has 3 pens and buys 5 more. How many pens does she have now?", answer=8)
         kids = teacher.similar([parent], 1, 0)[0]
-        checked = feedback.verify(kids, get_format("pot"), [], parents={"p": parent},
+        checked = verify.verify(kids, get_format("pot"), [], parents={"p": parent},
                                   resolver=lambda ps: [] if not ps else __import__(
                                       "fdd.teachers.agreement", fromlist=["Resolver"]).Resolver(teacher, get_format("pot"), 0)(ps))
         u = teacher.usage()

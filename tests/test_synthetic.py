@@ -8,10 +8,10 @@ from collections import Counter
 
 import pytest
 
+from fdd import verify
 from fdd.datasets import load
 from fdd.datasets import synthetic as fam
 from fdd.rationales import get_format
-from fdd.rounds import feedback
 from fdd.teachers.symbolic import SymbolicTeacher
 
 
@@ -96,14 +96,14 @@ def test_rationales_in_every_format_verify_to_the_true_answer(fmt):
     problems = load("synthetic", split="test", n=60 if fmt == "eot" else 300, min_steps=1, max_steps=6,
                     seed=2).problems
     teacher = SymbolicTeacher(error_rate=0.0, rationale=fmt)
-    checked = feedback.annotate(problems, teacher.annotate(problems), get_format(fmt))
+    checked = verify.annotate(problems, teacher.annotate(problems), get_format(fmt))
     assert len(checked.kept) == len(problems), dict(checked.rejected)
 
 
 def test_error_rate_makes_wrong_cot_rationales_too():
     problems = load("synthetic", n=300, seed=4).problems
     teacher = SymbolicTeacher(error_rate=0.5, seed=1, rationale="cot")
-    checked = feedback.annotate(problems, teacher.annotate(problems), get_format("cot"))
+    checked = verify.annotate(problems, teacher.annotate(problems), get_format("cot"))
     assert 75 < checked.rejected["wrong"] < 225
 
 
@@ -123,7 +123,7 @@ def test_similar_keeps_kinds_and_operations_with_fresh_surface():
     fresh_numbers = sum(fam.parse_question(k.question).values() != fam.parse_question(parent.question).values()
                         for parent, ks in zip(parents, kids) for k in ks)
     assert fresh_numbers > 0.9 * 600
-    checked = feedback.verify([k for ks in kids for k in ks], get_format("pot"), [p.question for p in parents])
+    checked = verify.verify([k for ks in kids for k in ks], get_format("pot"), [p.question for p in parents])
     for k in checked.kept:
         assert k.answer == fam.parse_question(k.question).answer
 

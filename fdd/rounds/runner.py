@@ -36,14 +36,15 @@ from fdd.rounds.diagnosis import (
     first_wrong_steps,
     inherit_tags,
 )
-from fdd.rounds.feedback import plan, verify
+from fdd.rounds.feedback import plan
 from fdd.rounds.verdicts import label, sampling
 from fdd.store import RunStore, fault_point
 from fdd.student import evaluate
 from fdd.student.data import DistillData
 from fdd.teachers.agreement import resolver_for
 from fdd.teachers.base import Attempt, usage_delta
-from fdd.teachers.checks import DEFAULT_CHECKS
+from fdd.verify import verify
+from fdd.verify.checks import DEFAULT_CHECKS
 
 log = logging.getLogger("fdd")
 
@@ -218,9 +219,10 @@ class RoundRunner(pl.Callback):
         usage = usage_delta(before, self.teacher.usage().as_dict())
         fault_point("augment", k)
         before = self.teacher.usage().as_dict()  # teacher.verify=resolve: its requests, counted apart
-        checked = verify(new, self.fmt, [p.question for p in self.data.problems], self.decontaminator,
-                         parents=by_id, resolver=resolver_for(self.teacher, self.fmt, k),
-                         checks=getattr(self.teacher, "checks", DEFAULT_CHECKS))
+        examples = self.teacher.examples() if hasattr(self.teacher, "examples") else []
+        checked = verify(new, self.fmt, [*self.data.problems, *pool], self.decontaminator, parents=by_id,
+                         resolver=resolver_for(self.teacher, self.fmt, k),
+                         checks=getattr(self.teacher, "checks", DEFAULT_CHECKS), examples=examples)
         usage["verify"] = usage_delta(before, self.teacher.usage().as_dict())
         stats = {"pool": len(pool), "easy": len(easy), "hard": len(hard), "requested": len(new),
                  "added": len(checked.kept), "rejected": sum(checked.rejected.values()),

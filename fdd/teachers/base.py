@@ -46,24 +46,6 @@ class Attempt:
     steps: int = 0
 
 
-class Rationale(str):
-    """A teacher's text that may be cut short: its reply stopped at the token limit
-    (`finish_reason=length`). Verification uses such a text only against a gold answer (round 0)
-    and names the cut as the rejection reason (`truncated`, fdd/rounds/feedback.py)."""
-
-    truncated: bool = False
-
-    def __new__(cls, text: str, truncated: bool = False) -> Rationale:
-        obj = super().__new__(cls, text)
-        obj.truncated = truncated
-        return obj
-
-
-def truncated(text: object) -> bool:
-    """Whether a teacher text is marked as possibly cut (see `Rationale`)."""
-    return bool(getattr(text, "truncated", False))
-
-
 def usage_delta(before: dict, after: dict) -> dict:
     """What a stretch of teacher work cost: numeric counts differenced, flags as they are now."""
     return {k: (v - before.get(k, 0)) if isinstance(v, int | float) and not isinstance(v, bool) else v

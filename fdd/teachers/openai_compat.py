@@ -24,8 +24,8 @@ The file is one piece (about 450 lines) on purpose: prompts, the request loop, t
 parsing share one state per teacher call (usage, failures, the stop flag, fresh Batch API results).
 
 Replies cut at `max_tokens` (`finish_reason=length`) are counted (`truncated` in usage) and their
-texts marked (fdd.teachers.base.Rationale): a cut annotation is used only if it reproduces the gold
-answer, and the last problem of a cut reply is rejected as `truncated` (fdd/rounds/feedback.py).
+texts marked (fdd.rationales.Rationale): a cut annotation is used only if it reproduces the gold
+answer, and the last problem of a cut reply is rejected as `truncated` (fdd/verify/).
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import re
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -45,13 +44,15 @@ import openai
 from tqdm import tqdm
 
 from fdd.problems import Problem
+from fdd.rationales import Rationale, truncated
 from fdd.teachers import parse
-from fdd.teachers.base import Rationale, Usage, truncated
+from fdd.teachers.base import Usage
 from fdd.teachers.batch import BatchAPI
 from fdd.teachers.cache import ResponseCache, request_key
-from fdd.teachers.checks import CHECKS, DEFAULT_CHECKS
 from fdd.teachers.retries import Backoff, Malformed, TeacherStopped, fatal, one_line
-from fdd.teachers.templates import TASKS, describe_attempt, load_prompt, render_prompt
+from fdd.teachers.templates import TASKS, describe_attempt, load_prompt, prompt_examples, render_prompt
+from fdd.verify.checks import CHECKS, DEFAULT_CHECKS
+from fdd.verify.novelty import normalise_question
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -63,10 +64,6 @@ except ImportError:
     _HAS_AIOHTTP = False
 
 VERIFY = ("resolve", "none")
-
-
-def _normalise(question: str) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"[^\w\s]", " ", question.lower())).strip()
 
 
 def run_sync(make: Callable[[], Awaitable[T]]) -> T:
@@ -149,6 +146,10 @@ class OpenAITeacher(BatchAPI):
         u = self._usage
         return Usage(u.requests, u.cached, u.failed, u.unparsed, u.prompt_tokens, u.completion_tokens,
                      round(u.cost_usd, 6), {"retries": self._backoff.retries, **u.extra})
+
+    def examples(self) -> list[str]:
+        """The example questions of every prompt this teacher sends: a new problem must not copy them."""
+        return list(dict.fromkeys(q for text in self.prompts.values() for q in prompt_examples(text)))
 
     def annotate(self, problems: list[Problem]) -> list[list[str]]:
         jobs = self._jobs("annotate", [p.question for p in problems], self.n, "annotate", n_prompt=self.n)
@@ -248,7 +249,7 @@ class OpenAITeacher(BatchAPI):
         out: list[list[Problem]] = []
         ids: Counter = Counter()
         for p, texts in zip(problems, results):
-            seen, kids = {_normalise(p.question)}, []
+            seen, kids = {normalise_question(p.question)}, []
             occ = ids[p.id]
             ids[p.id] += 1
             for t in texts:
@@ -258,8 +259,8 @@ class OpenAITeacher(BatchAPI):
                 if pairs and truncated(t):  # the reply was cut in or after its last problem
                     pairs[-1] = (pairs[-1][0], Rationale(pairs[-1][1], truncated=True))
                 for q, r in pairs:
-                    if _normalise(q) not in seen and len(kids) < n:
-                        seen.add(_normalise(q))
+                    if normalise_question(q) not in seen and len(kids) < n:
+                        seen.add(normalise_question(q))
                         tag = f"{origin[0]}{len(kids)}" if occ == 0 else f"{origin[0]}{occ}_{len(kids)}"
                         kids.append(Problem(id=f"{p.id}.r{round}.{tag}", question=q, rationale=r, origin=origin,
                                             parent_id=p.id, round=round + 1, source="teacher"))

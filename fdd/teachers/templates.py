@@ -11,6 +11,7 @@ escaping.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 PROMPTS_DIR = Path(__file__).with_name("prompts")
@@ -50,3 +51,17 @@ def describe_attempt(attempt) -> str:
     return {"syntax": "The student's program is not valid Python.",
             "runtime": "The student's program stops with an error before it gives an answer."}.get(
         attempt.failure or "", "The student's solution gives a wrong answer.")
+
+
+_EXAMPLE = re.compile(r"^[ \t]*Question[ \t]*:[ \t]*(.+(?:\n(?![ \t]*(?:[A-Z][\w ]{0,20}:|```|$)).+)*)", re.M)
+
+
+def prompt_examples(template: str) -> list[str]:
+    """The example questions a prompt shows (lines after `Question:`), not its placeholders
+    (`{question}`, `<the new problem>`): a new problem must not copy them (fdd/verify/novelty.py)."""
+    out = []
+    for m in _EXAMPLE.finditer(template):
+        text = " ".join(m.group(1).split())
+        if text and "{" not in text and not (text.startswith("<") and text.endswith(">")):
+            out.append(text)
+    return out

@@ -17,7 +17,8 @@ recorded in summary.json `rejected_by`. None of them executes anything: programs
   answer (train + test) passes.
 - `near_copy`: the new question is its parent again: the same text once case, punctuation and
   spacing are normalised, or the same numbers with at least half (`NEAR_COPY_OVERLAP`) of the parent's
-  word 3-grams (a renamed person, an appended "Show your work."). A harder variation adds
+  word 3-grams (fdd/verify/novelty.py, which applies the same measure to every question a new
+  problem must not repeat) (a renamed person, an appended "Show your work."). A harder variation adds
   numbers and a similar problem changes them, so neither is caught.
 """
 
@@ -26,14 +27,13 @@ from __future__ import annotations
 import ast
 import math
 import re
-from collections import Counter
 from collections.abc import Callable, Sequence
+
+from fdd.verify.novelty import NUMBER as _NUMBER
+from fdd.verify.novelty import near_copy
 
 CHECKS = ("literal", "ignores_question", "answer_fit", "near_copy")
 DEFAULT_CHECKS = ("literal", "answer_fit", "near_copy")
-NEAR_COPY_OVERLAP = 0.5
-
-_NUMBER = re.compile(r"(?<![\w.])(?:\d[\d,]*(?:\.\d+)?|\.\d+)")
 _WORD_NUMBERS = {
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
     "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
@@ -113,25 +113,6 @@ def answer_unfit(answer: float, question: str) -> bool:
     if abs(answer - round(answer)) <= 1e-9:
         return False
     return any(m.group(1).lower() not in _MEASURES for m in _HOW_MANY.finditer(question))
-
-
-def _normalise(text: str) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"[^\w\s]", " ", text.lower())).strip()
-
-
-def _trigrams(words: list[str]) -> set[tuple[str, ...]]:
-    return {tuple(words[i:i + 3]) for i in range(max(0, len(words) - 2))}
-
-
-def near_copy(question: str, parent: str) -> bool:
-    """The parent again: same normalised text, or same numbers and most of the parent's 3-grams."""
-    a, b = _normalise(question), _normalise(parent)
-    if a == b:
-        return True
-    if Counter(_NUMBER.findall(question)) != Counter(_NUMBER.findall(parent)):
-        return False
-    grams = _trigrams(b.split())
-    return bool(grams) and len(grams & _trigrams(a.split())) >= NEAR_COPY_OVERLAP * len(grams)
 
 
 def rejection(question: str, rationale: str, answer: float, parent: str | None, fmt: str = "pot",
