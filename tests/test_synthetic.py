@@ -59,7 +59,7 @@ def test_text_outside_the_family_does_not_parse():
 
 
 def test_unit_conversions_use_constants_the_question_never_states():
-    spec = fam.parse_question("Kai works for 3 hours. Kai counts the time in minutes. Kai earns 2 dollars per "
+    spec = fam.parse_question("Kai works for 3 hours. Kai counts the working time in minutes. Kai earns 2 dollars per "
                               "minute. How many dollars does Kai have now?")
     assert spec.signature == (("convert", "mul"), ("rate", "mul")) and spec.answer == 360
     assert fam.render_program(spec) == "hours = 3\nminutes = hours * 60\ndollars = minutes * 2\nans = dollars"
@@ -75,6 +75,48 @@ def test_training_mix_is_uniform_over_kinds_and_steps():
     for counts in (first, every):
         expected = sum(counts.values()) / len(fam.KINDS)
         assert all(abs(c - expected) < 0.2 * expected for c in counts.values()), counts
+
+
+RARE = ("compare", "convert", "group", "rate")
+
+
+def test_kind_weights_make_kinds_rare_in_training_only():
+    """`dataset.kind_weights` weighs every step's kind of the training set (kinds left out weigh 1);
+    the preset synthetic_skewed makes four kinds rare at 1/20, and the evaluation sets stay uniform."""
+    from omegaconf import OmegaConf
+
+    from tests.conftest import compose_cfg
+
+    cfg = compose_cfg(["dataset=synthetic_skewed"])
+    weights = OmegaConf.to_container(cfg.dataset.kind_weights)
+    assert weights == dict.fromkeys(RARE, 0.05)
+    assert OmegaConf.to_container(compose_cfg().dataset)["kind_weights"] is None
+    assert all("kind_weights" not in s for s in OmegaConf.to_container(cfg.eval.sets).values())
+    problems = load("synthetic", n=2000, seed=0, kind_weights=weights).problems
+    every = Counter(k for p in problems for k in p.tags["step_kinds"])
+    common = sum(every[k] for k in fam.KINDS if k not in RARE) / 4
+    for k in RARE:  # 1/20 of a common kind's share, give or take sampling noise and re-drawn stories
+        assert 0.02 * common < every[k] < 0.09 * common, every
+    assert Counter(p.tags["steps"] for p in problems) == {1: 667, 2: 667, 3: 666}
+    # uniform stays uniform: no weights, equal weights and an empty mapping draw the same problems
+    plain = [p.question for p in load("synthetic", n=300, seed=3).problems]
+    for same in ({}, dict.fromkeys(fam.KINDS, 2.0)):
+        assert [p.question for p in load("synthetic", n=300, seed=3, kind_weights=same).problems] == plain
+    only_change = load("synthetic", n=50, seed=3, kind_weights={k: 0 for k in fam.KINDS if k != "change"}).problems
+    assert {k for p in only_change for k in p.tags["step_kinds"]} == {"change"}
+
+
+@pytest.mark.parametrize("weights, message", [
+    ({"rates": 0.05}, "unknown kind.*'rates'.*kinds: change"),
+    ({"rate": -1}, "kind_weights.rate must be a number >= 0"),
+    ({"rate": "low"}, "kind_weights.rate must be a number >= 0"),
+    (dict.fromkeys(fam.KINDS, 0), "every kind weight 0"),
+    ([0.05], "must map kinds to weights"),
+])
+def test_bad_kind_weights_fail_with_one_line(weights, message):
+    with pytest.raises(ValueError, match=message) as e:
+        load("synthetic", n=10, kind_weights=weights)
+    assert "\n" not in str(e.value) and str(e.value).startswith("synthetic: ")
 
 
 def test_tags_name_the_first_kind_the_step_count_and_every_kind():

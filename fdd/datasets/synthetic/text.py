@@ -8,8 +8,18 @@ from __future__ import annotations
 
 import re
 
-from fdd.datasets.synthetic.kinds import TEMPLATES, Template, accepts, apply, plural, singular
-from fdd.datasets.synthetic.spec import INTRO, QUESTION, Spec, Step
+from fdd.datasets.synthetic.kinds import (
+    TEMPLATES,
+    VERB,
+    Template,
+    accepts,
+    apply,
+    base_class,
+    class_after,
+    plural,
+    singular,
+)
+from fdd.datasets.synthetic.spec import INTRO, QUESTION, Spec, Step, start_class
 from fdd.datasets.synthetic.vocab import (
     CONTAINERS,
     FRACTIONS,
@@ -17,15 +27,18 @@ from fdd.datasets.synthetic.vocab import (
     OBJECTS,
     PARTS,
     TIME,
+    WORK_UNITS,
     conversion,
     fraction_value,
+    unit_class,
 )
 
 _KNOWN_UNITS = set(OBJECTS) | set(CONTAINERS) | set(MONEY) | set(TIME)
 _FRAC_RX = "|".join([*sorted(FRACTIONS, key=len, reverse=True), r"\d+/\d+"])
 _GROUPS = {"name": r"[A-Z][a-z]+", "other": r"[A-Z][a-z]+", "other2": r"[A-Z][a-z]+", "n": r"\d+", "m": r"\d+",
            "unit": r"[a-z]+", "new": r"[a-z]+", "obj": r"[a-z]+", "tsing": "minute|hour|day|week",
-           "tnew": "minute|hour|day|week", "frac": _FRAC_RX, "part": "|".join(PARTS)}
+           "tnew": "minute|hour|day|week", "frac": _FRAC_RX, "part": "|".join(PARTS),
+           "verb": "|".join(sorted(set(VERB.values())))}
 _SENTENCE = re.compile(r"[^.?]+[.?]")
 
 
@@ -43,35 +56,38 @@ def _pattern(template: str) -> re.Pattern:
     return re.compile("".join(rx) + "$")
 
 
-_INTRO_RX = [_pattern(t) for t, _ in INTRO]
+_INTRO_RX = [_pattern(t.text) for t in INTRO]
 _STEP_RX = [_pattern(t.text) for t in TEMPLATES]
-_QUESTION_RX = [_pattern(t) for t in QUESTION]
+_QUESTION_RX = {cls: [_pattern(q) for q in qs] for cls, qs in QUESTION.items()}
 
 
-def _fields(spec: Spec, s: Step, unit: str, subject: str) -> dict:
+def _fields(spec: Spec, s: Step, unit: str, cls: str, subject: str) -> dict:
     others = (*s.others, "", "")
     return {"name": subject, "unit": unit, "other": others[0], "other2": others[1], "n": s.args[0],
             "m": s.args[1] if len(s.args) > 1 else "", "frac": s.phrase, "part": s.phrase, "new": s.unit,
-            "tsing": singular(unit), "tnew": singular(s.unit), "obj": spec.obj}
+            "tsing": singular(unit), "tnew": singular(s.unit), "obj": spec.obj, "verb": VERB[cls]}
 
 
 def render_question(spec: Spec) -> str:
-    parts = [INTRO[spec.intro][0].format(name=spec.name, n=spec.start, unit=spec.unit)]
-    units, subjects = spec.units(), spec.subjects()
-    for s, unit, subject in zip(spec.steps, units, subjects):
-        parts.append(TEMPLATES[s.template].text.format(**_fields(spec, s, unit, subject)))
-    parts.append(QUESTION[spec.question].format(unit=units[-1], name=subjects[-1]))
+    parts = [INTRO[spec.intro].text.format(name=spec.name, n=spec.start, unit=spec.unit)]
+    units, classes, subjects = spec.units(), spec.classes(), spec.subjects()
+    for s, unit, cls, subject in zip(spec.steps, units, classes, subjects):
+        parts.append(TEMPLATES[s.template].text.format(**_fields(spec, s, unit, cls, subject)))
+    parts.append(QUESTION[classes[-1]][spec.question].format(unit=units[-1], name=subjects[-1]))
     return " ".join(parts)
 
 
-def _read_step(t: Template, i: int, g: dict, unit: str, subject: str, obj: str) -> Step | None:
-    if g.get("name", subject) != subject or g.get("unit", unit) != unit or not accepts(t, unit):
+def _read_step(t: Template, i: int, g: dict, unit: str, cls: str, subject: str, obj: str) -> Step | None:
+    if g.get("name", subject) != subject or g.get("unit", unit) != unit or not accepts(t, cls, unit):
+        return None
+    if g.get("verb", VERB[cls]) != VERB[cls]:
         return None
     o = g.get("obj")
     if o is not None and (o not in OBJECTS or (obj and o != obj)):
         return None
-    out = {"same": unit, "obj": o, "new": g.get("new"), "tnew": plural(g.get("tnew", ""))}.get(t.out, t.out)
-    if out not in _KNOWN_UNITS:
+    tnew = g["new"] if "new" in g else plural(g.get("tnew", ""))
+    out = {"same": unit, "obj": o, "new": g.get("new"), "tnew": tnew}.get(t.out, t.out)
+    if out not in _KNOWN_UNITS or (t.out == "tnew" and out not in WORK_UNITS):
         return None
     phrase = ""
     if t.kind == "convert":
@@ -106,14 +122,18 @@ def parse_question(text: str) -> Spec | None:
         return None
     intro, m = first
     unit = start_unit = m["unit"]
-    if unit not in _KNOWN_UNITS or not accepts(Template("", "", "", INTRO[intro][1]), unit):
+    if unit not in _KNOWN_UNITS or not any(base_class(c) == unit_class(unit) for c in INTRO[intro].ins):
+        return None
+    cls = start_class(intro, unit)
+    if not accepts(INTRO[intro], cls, unit):
         return None
     name, start, obj = m["name"], int(m["n"]), unit if unit in OBJECTS else ""
     steps, subject, v = [], name, start
     for sent in sentences[1:-1]:
         step = None
         for i, rx in enumerate(_STEP_RX):
-            if (m := rx.match(sent)) and (step := _read_step(TEMPLATES[i], i, m.groupdict(), unit, subject, obj)):
+            if (m := rx.match(sent)) and (step := _read_step(TEMPLATES[i], i, m.groupdict(), unit, cls, subject,
+                                                             obj)):
                 break
         if step is None:
             return None
@@ -123,9 +143,10 @@ def parse_question(text: str) -> Spec | None:
         if "{obj}" in TEMPLATES[step.template].text or (not obj and step.unit in OBJECTS):
             obj = obj or step.unit
         steps.append(step)
+        cls = class_after(TEMPLATES[step.template], cls, step.unit)
         unit = step.unit
         subject = step.others[0] if step.kind == "compare" else subject
-    q = next((i for i, rx in enumerate(_QUESTION_RX) if (m := rx.match(sentences[-1]))
+    q = next((i for i, rx in enumerate(_QUESTION_RX[cls]) if (m := rx.match(sentences[-1]))
               and m["unit"] == unit and m.groupdict().get("name", subject) == subject), None)
     if q is None:
         return None

@@ -1,7 +1,8 @@
 """Words of the synthetic family: people, objects, units and the number words it uses.
 
-Every unit belongs to one class (count, money, time); a step's sentence says which classes it
-accepts, so a story stays readable while its quantity changes unit (hours → dollars → cents).
+Every unit belongs to one class (count, money, time); a step's sentence says which classes of
+quantity it reads well with (fdd.datasets.synthetic.kinds), so a story stays readable while its
+quantity changes unit (hours of work → dollars → cents).
 """
 
 from __future__ import annotations
@@ -12,9 +13,13 @@ NAMES = ["Ava", "Ben", "Cara", "Dan", "Eli", "Fay", "Gus", "Hana", "Ivan", "Jade
 OBJECTS = ["apples", "books", "coins", "stickers", "marbles", "pencils", "cookies", "stamps", "shells",
            "cards", "candies", "toys", "flowers", "eggs", "balloons", "buttons", "rocks", "beads", "cups",
            "keys"]
-CONTAINERS = ["boxes", "bags", "cartons", "pairs"]
+# Containers that hold a dozen of the story's object; a story may start with them (not with "pairs").
+HOLDERS = ("boxes", "bags", "cartons")
+CONTAINERS = [*HOLDERS, "pairs"]
 MONEY = ["dollars", "cents"]
 TIME = ["minutes", "hours", "days", "weeks"]
+# Units of a stretch of work measured at a rate ("3 minutes to pack each", "5 per hour").
+WORK_UNITS = ("minutes", "hours")
 SINGULAR = {"minutes": "minute", "hours": "hour", "days": "day", "weeks": "week"}
 PLURAL = {v: k for k, v in SINGULAR.items()}
 
@@ -26,9 +31,9 @@ PARTS = {"half": 2, "a third": 3, "a quarter": 4}
 PERCENTS = [5, 10, 20, 25, 30, 40, 50, 60, 75, 80]
 BILLS = [10, 20, 50, 100, 200, 500]
 
-# Unit conversions with a constant the question never states: (from, to) -> (op, constant).
+# Unit conversions with a constant the question never states: (from, to) -> (op, constant). Time is
+# time worked, so there is no days -> hours (a day of work is not 24 hours).
 CONVERSIONS = {("hours", "minutes"): ("mul", 60), ("minutes", "hours"): ("div", 60),
-               ("days", "hours"): ("mul", 24), ("hours", "days"): ("div", 24),
                ("weeks", "days"): ("mul", 7), ("days", "weeks"): ("div", 7),
                ("dollars", "cents"): ("mul", 100), ("cents", "dollars"): ("div", 100)}
 
@@ -50,7 +55,7 @@ def conversion(src: str, dst: str) -> tuple[str, int] | None:
         return ("div", 12)
     if src in OBJECTS and dst == "pairs":
         return ("div", 2)
-    if src in ("boxes", "bags", "cartons") and dst in OBJECTS:
+    if src in HOLDERS and dst in OBJECTS:
         return ("mul", 12)
     return None
 
