@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import tempfile
 import time
 from collections import Counter
@@ -16,9 +17,10 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 from hydra.utils import instantiate
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
-from fdd import datasets
+from fdd import datasets, stages
 from fdd.problems import Problem
 from fdd.rationales import get_format
 from fdd.rounds.runner import RoundRunner
@@ -32,8 +34,10 @@ from fdd.verify import annotate
 log = logging.getLogger("fdd")
 
 # Keys that may change between a run's start and its resumption.
-RESUMABLE_CHANGES = ("rounds", "resume", "paths.", "logger", "trainer.", "eval.batch_size", "hydra",
-                     "max_lossy_targets", "teacher.min_yield")  # the last two: read at round 0 only
+RESUMABLE_CHANGES = ("rounds", "resume", "paths.", "logger", "trainer.", "eval.batch_size", "eval.compile", "hydra",
+                     "stop_signals", "max_lossy_targets", "max_overflow",
+                     "teacher.min_yield")  # the last three: read at round 0 only
+MAX_EARLY_TARGETS = 0.005  # round-0 targets the answer rule may cut short before it is turned off (stop_rules)
 DEFAULT_MIN_YIELD = 0.2  # conf/teacher/*.yaml set it; a teacher config without it gets this
 
 
@@ -125,7 +129,10 @@ def prepare_seed(cfg: DictConfig, store: RunStore, teacher, fmt, decon) -> None:
         log.warning("%s; skipped (dataset.on_invalid=skip)", msg)
     problems = loaded.problems
     before = teacher.usage().as_dict()
-    checked = annotate(problems, teacher.annotate(problems), fmt, decon)
+    with stages.stage("annotation by the teacher"):
+        texts = teacher.annotate(problems)
+    with stages.stage("checking the annotations (sandbox)"):
+        checked = annotate(problems, texts, fmt, decon)
     fault_point("annotate", 0)
     after = teacher.usage().as_dict()
     check_yield(len(checked.kept), len(problems), checked.rejected, cfg.teacher.get("min_yield", DEFAULT_MIN_YIELD))
@@ -134,7 +141,8 @@ def prepare_seed(cfg: DictConfig, store: RunStore, teacher, fmt, decon) -> None:
             "teacher": {k: v - before.get(k, 0) for k, v in after.items() if isinstance(v, int | float)}}
     log.info("round 0 set: %d of %d problems annotated and verified (%s rejected)", info["kept"],
              info["problems"], info["rejected"])
-    store.commit_seed(checked.kept, info)
+    with stages.stage("committing the round-0 set"):
+        store.commit_seed(checked.kept, info)
 
 
 def check_yield(kept: int, total: int, rejected: Counter, min_yield: float) -> None:
@@ -149,7 +157,8 @@ def check_yield(kept: int, total: int, rejected: Counter, min_yield: float) -> N
                     f"{'; teacher.min_yield=0 trains on what was kept' if kept else ''}")
 
 
-def build_student(cfg: DictConfig, seeds: list[Problem], fmt, run_dir: Path, store: RunStore | None = None):
+def build_student(cfg: DictConfig, seeds: list[Problem], fmt, run_dir: Path, store: RunStore | None = None,
+                  stop_rule: dict | None = None):
     from transformers import AutoTokenizer
 
     from fdd.student.training import Student
@@ -159,6 +168,8 @@ def build_student(cfg: DictConfig, seeds: list[Problem], fmt, run_dir: Path, sto
     corpus = [t for p in seeds for t in (p.question, fmt.render(p))]
     model, tokenizer = instantiate(cfg.student.model, corpus=corpus, tokenizer=tokenizer)
     model.config.fdd_rationale = fmt.name  # saved with the student: fdd.solve reads its answers the same way
+    model.config.fdd_answer_rule = fmt.answer_rule  # and stops its generations by the same rules
+    model.config.fdd_max_source_len = int(cfg.student.get("max_source_len", 256))  # on questions cut alike
     if cfg.get("eval") is not None and cfg.eval.get("max_new_tokens"):
         model.config.fdd_max_new_tokens = int(cfg.eval.max_new_tokens)  # and generates with the same budget
     not_student = ("model", "name_or_path", "gguf_file", "bucket_by_length")  # the factory's and the datamodule's
@@ -172,27 +183,65 @@ def build_student(cfg: DictConfig, seeds: list[Problem], fmt, run_dir: Path, sto
             report = tokenization.ensure_lossless(student, seeds, fmt, name, cfg.get("max_lossy_targets", 0.01))
         except tokenization.LossyTokenizer as e:
             raise UserError(str(e)) from None
+        fits = check_fit(student, seeds, fmt, cfg.get("max_overflow", 0.01))
         if store is not None:
             store.write_summary({**store.summary(), "tokenizer": {k: v for k, v in report.items() if k != "record"},
-                                 "stop_rule": stop_rule_check(seeds, fmt, cfg.eval.get("stop_early", True))})
+                                 "context": fits, "stop_rule": stop_rule or {}})
         save_dir(tokenization.WithRecord(student.tokenizer, report.get("record")), tok_dir)
     return student
 
 
-def stop_rule_check(seeds: list[Problem], fmt, enabled: bool) -> dict:
-    """Round 0: the training targets inside which generation would stop (fdd/rationales.py `end`),
-    warned about when eval.stop_early is on: the student would be cut short where it imitates them."""
+def check_fit(student, seeds: list[Problem], fmt, max_overflow: float) -> dict:
+    """Round 0: do the training examples fit the student's context (fdd/student/context.py)? Stop before
+    training, in one line, when more than `max_overflow` of them do not; fewer are cut and counted."""
+    context = student.context
+    needs = student.needs([{"question": p.question, "target": fmt.render(p)} for p in seeds]) if seeds else [0]
+    over = sum(n > context for n in needs) if context else 0
+    report = {"context": context, "longest": max(needs), "over": over, "examples": len(seeds)}
+    if over > max_overflow * len(seeds):
+        raise UserError(f"the student's context is {context} tokens, but round 0's longest prompt + rationale needs "
+                        f"{max(needs)} ({over} of {len(seeds)} training examples do not fit, max_overflow="
+                        f"{max_overflow:g}): lower student.max_source_len ({student.max_source_len}) + "
+                        f"student.max_target_len ({student.max_target_len}) to at most {context} (longer ones are then "
+                        "cut and counted), or use a student with a longer context")
+    if over:
+        log.warning("%d of %d round-0 examples do not fit the student's context of %d tokens (longest: %d): they are "
+                    "cut to fit and counted as truncated", over, len(seeds), context, max(needs))
+    return report
+
+
+def stop_rules(seeds: list[Problem], fmt, enabled: bool):
+    """The rationale format generation stops by, and what round 0 says about it. The answer rule
+    (fdd/rationales.py: stop at the statement that gives the answer) would cut short a student that
+    imitates targets setting their answer before their last line; when more than MAX_EARLY_TARGETS of
+    the round-0 targets do, the rule is off for the run (the other stop rules stay), said in the log
+    and summary.json `stop_rule`. Up to that share, what the rule can change is at most about that
+    share of any accuracy, below the noise of every benchmark here."""
     early = [p.id for p in seeds if fmt.early_end(fmt.render(p))]
-    if early and enabled:
-        log.warning("%d of %d round-0 targets set their answer before their last line (first: %s): generation "
-                    "stops there; set eval.stop_early=false to generate to EOS", len(early), len(seeds), early[0])
-    return {"targets": len(seeds), "early": len(early), "first_early": early[0] if early else None}
+    report = {"targets": len(seeds), "early": len(early), "first_early": early[0] if early else None,
+              "max_early": MAX_EARLY_TARGETS, "answer_rule": True}
+    if not early or not enabled:
+        return fmt, report
+    if len(early) > MAX_EARLY_TARGETS * len(seeds):
+        report["answer_rule"] = False
+        log.warning("%d of %d round-0 targets set their answer before their last line (first: %s): generation will "
+                    "not stop at the answer statement in this run (it stops at EOS, a new Question: or a program that "
+                    "cannot parse)", len(early), len(seeds), early[0])
+        return fmt.without_answer_rule(), report
+    log.warning("%d of %d round-0 targets set their answer before their last line (first: %s; at most %.1f%% "
+                "leaves the answer rule on): generation stops there; set eval.stop_early=false to generate to EOS",
+                len(early), len(seeds), early[0], 100 * MAX_EARLY_TARGETS)
+    return fmt, report
 
 
 def save_dir(obj, path: Path) -> None:
     """save_pretrained into a temp dir, then rename: a reader never sees half a model."""
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
-    obj.save_pretrained(tmp)
+    try:
+        obj.save_pretrained(tmp)
+    except BaseException:  # an error or a stop: leave no half-written copy behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if path.exists():
         shutil.rmtree(path)
     os.replace(tmp, path)
@@ -256,17 +305,22 @@ def run(cfg: DictConfig) -> float:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
         torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
         fmt = get_format(cfg.rationale)
-        eval_sets = load_sets(cfg)
-        decon = make_decontaminator(cfg, eval_sets)
-        teacher = instantiate(cfg.teacher, rationale=cfg.rationale, seed=cfg.seed, run_dir=str(run_dir))
-        if hasattr(teacher, "preflight") and rank0:
-            teacher.preflight()
+        with stages.stage("loading the evaluation sets"):
+            eval_sets = load_sets(cfg)
+            decon = make_decontaminator(cfg, eval_sets)
+        with stages.stage("starting the teacher"):
+            teacher = instantiate(cfg.teacher, rationale=cfg.rationale, seed=cfg.seed, run_dir=str(run_dir))
+            if hasattr(teacher, "preflight") and rank0:
+                teacher.preflight()
         if not rank0:
             wait_for_rank_zero(store)
         if not store.state().get("seeded"):
-            prepare_seed(cfg, store, teacher, fmt, decon)
+            with stages.stage("round 0"):
+                prepare_seed(cfg, store, teacher, fmt, decon)
         seeds = store.load_train(0)
-        student = build_student(cfg, seeds, fmt, run_dir, store if rank0 else None)
+        fmt, stop_rule = stop_rules(seeds, fmt, cfg.eval.get("stop_early", True))
+        with stages.stage("building the student"):
+            student = build_student(cfg, seeds, fmt, run_dir, store if rank0 else None, stop_rule)
         tracker = Tracker(cfg, store if rank0 else None)
         data = DistillData(fmt.render, student.collate, batch_size=cfg.batch_size, seed=cfg.seed,
                            bucket=cfg.student.get("bucket_by_length", False),
@@ -274,11 +328,13 @@ def run(cfg: DictConfig) -> float:
         runner = RoundRunner(teacher=teacher, store=store, data=data, fmt=fmt, feedback=cfg.feedback,
                              eval_sets=eval_sets, eval_cfg=cfg.eval, rounds=cfg.rounds,
                              epochs_per_round=round_epochs(cfg), seed=cfg.seed, seeds=seeds,
-                             decontaminator=decon, on_round=tracker.log_round)
+                             decontaminator=decon, on_round=tracker.log_round,
+                             peak_tflops=cfg.get("peak_tflops"))
         state = store.state()
         done, trained = state["committed"], state.get("trained", -1)
         if trained == done + 1:  # crashed after training round `trained`, before its commit
-            resume_round(store, student, data, runner, trained, training_device(cfg.trainer))
+            with stages.stage(f"round {trained}"):
+                resume_round(store, student, data, runner, trained, training_device(cfg.trainer))
             done = trained
         if done < cfg.rounds:
             fit(cfg, store, student, data, runner, done + 1, tracker.trainer_logger)
@@ -286,8 +342,9 @@ def run(cfg: DictConfig) -> float:
             load_weights(student, store.checkpoint_path(done))
         if not rank0:
             return 0.0  # rank 0 writes the final artifacts and returns the objective
-        value = finish(cfg, store, student)
-        tracker.finish(store.summary())
+        with stages.stage("writing the final student and report"):
+            value = finish(cfg, store, student)
+            tracker.finish(store.summary())
         return value
     except BaseException:
         if tracker is not None:
@@ -321,17 +378,27 @@ def fit(cfg: DictConfig, store: RunStore, student, data: DistillData, runner: Ro
     student.epochs_per_round = round_epochs(cfg)  # sizes the per-round lr schedule
     if k0 > 0:
         log.info("resuming from round %d (rounds 0-%d are committed)", k0, k0 - 1)
+    manual = {}
+    if student.batch_tokens is not None:  # it accumulates over token-budget micro-batches and clips itself
+        student.clip_val, manual = cfg.trainer.get("gradient_clip_val"), {"gradient_clip_val": None}
     trainer = instantiate(cfg.trainer, callbacks=[runner], logger=logger,
                           max_epochs=(cfg.rounds + 1) * round_epochs(cfg), reload_dataloaders_every_n_epochs=1,
-                          enable_checkpointing=False, default_root_dir=str(store.dir), num_sanity_val_steps=0)
+                          enable_checkpointing=False, default_root_dir=str(store.dir), num_sanity_val_steps=0,
+                          **manual)
     ckpt = store.checkpoint_path(k0 - 1) if k0 > 0 else None
-    try:
-        trainer.fit(student, datamodule=data, ckpt_path=str(ckpt) if ckpt else None)
-    except SystemExit as e:  # Lightning 2.6 answers Ctrl-C with sys.exit(1) (its only interrupt path)
-        if isinstance(e.__context__, KeyboardInterrupt):  # fdd.run prints this and exits 130
-            raise KeyboardInterrupt(f"rerun the same command (or resume={store.dir}) to continue from the "
-                                    "last committed round") from None
-        raise
+    # The RoundRunner names each round's stages; this scope marks what escapes Lightning with them.
+    # Stop signals: Lightning adds its own SIGTERM handler during fit (it only sets a flag its loops
+    # check between batches, and forwards the signal to the processes its DDP launcher started) and
+    # calls fdd's after it, which raises `stages.Stopped` at once.
+    with stages.stage(None):
+        try:
+            trainer.fit(student, datamodule=data, ckpt_path=str(ckpt) if ckpt else None)
+        except SIGTERMException:  # a rank told of SIGTERM by Lightning's flag (DDP), not by the signal
+            raise stages.Stopped(signal.SIGTERM) from None
+        except SystemExit as e:  # Lightning 2.6 answers Ctrl-C with sys.exit(1) (its only interrupt path)
+            if isinstance(e.__context__, KeyboardInterrupt):  # Ctrl-C or a stop signal: fdd.run says how
+                raise e.__context__ from None                  # to resume and exits 130 / 128 + signal
+            raise
     if store.state()["committed"] < cfg.rounds:
         raise RuntimeError("training stopped before the last round was committed")
 
@@ -349,8 +416,8 @@ def finish(cfg: DictConfig, store: RunStore, student) -> float:
     atomic_write(store.dir / "student" / "README.md", model_card(summary, config).encode())
     summary["status"] = "complete"
     summary["objective"] = objective(summary)
-    store.write_summary(summary)
     write_run_report(store.dir, summary, config)
+    store.write_summary(summary)  # last: a run stopped before this line redoes its export when resumed
     print(format_round_table(summary))
     print(f"fdd: run complete in {store.dir}")
     return summary["objective"]

@@ -23,12 +23,14 @@ rarely emits EOS, and one such sequence holds its whole batch to `max_new_tokens
 - eot: the completed `ans = ...` line, or a blank line after it;
 - cot: the end of the sentence that states the answer ("The answer is X." / "#### X").
 A rationale that sets its answer before its last line (`ans = 0`, then a loop adding to it) would
-be cut short by these rules; `early_end` finds such training targets (reported at round 0).
+be cut short by the answer rules; `early_end` finds such training targets, and a run whose round-0
+targets hold more than a few of them generates `without_answer_rule` (fdd/pipeline.py `stop_rules`).
 """
 
 from __future__ import annotations
 
 import ast
+import copy
 import keyword
 import re
 from collections.abc import Sequence
@@ -73,6 +75,15 @@ _KEYWORDS = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | {"print"
 class RationaleFormat:
     name: str = ""
     triggers: str = "\n:"  # a token holding one of these may finish a rationale: only then is `end` asked
+    answer_rule: bool = True  # `end` also at the statement that gives the answer (off: `without_answer_rule`)
+
+    def without_answer_rule(self) -> RationaleFormat:
+        """This format with `end` reduced to the rules that cannot cut a rationale short: a new
+        "Question:" line (and EOS, in generation). For runs whose training targets state their answer
+        before they end (fdd/pipeline.py `stop_rules`)."""
+        fmt = copy.copy(self)
+        fmt.answer_rule = False
+        return fmt
 
     def render(self, problem: Problem) -> str:
         """The student's training target for a problem."""
@@ -140,8 +151,8 @@ class PoT(RationaleFormat):
         return [Answer(o.answer, o.error) for o in execute(list(texts))]
 
     def end(self, text: str) -> int | None:
-        ends = [e for e in (super().end(text), _answer_line_end(text, returns=True)) if e is not None]
-        return min(ends, default=None)
+        ends = [super().end(text), _answer_line_end(text, returns=True) if self.answer_rule else None]
+        return min((e for e in ends if e is not None), default=None)
 
     def hopeless(self, text: str) -> bool:
         """The completed lines are a syntax error that no further line can mend (`codeop`, the
@@ -187,6 +198,8 @@ class CoT(RationaleFormat):
     def end(self, text: str) -> int | None:
         """The end of the first sentence that states the answer with a number in it."""
         q = super().end(text)
+        if not self.answer_rule:
+            return q
         for m in _ANSWER_CUE.finditer(text if q is None else text[:q]):
             rest = text[m.end():]
             e = _SENTENCE_END.search(rest)
@@ -303,8 +316,8 @@ class EoT(RationaleFormat):
     name = "eot"
 
     def end(self, text: str) -> int | None:
-        ends = [e for e in (super().end(text), _answer_line_end(text, returns=False)) if e is not None]
-        return min(ends, default=None)
+        ends = [super().end(text), _answer_line_end(text, returns=False) if self.answer_rule else None]
+        return min((e for e in ends if e is not None), default=None)
 
     def answers(self, texts: Sequence[str]) -> list[Answer]:
         from fdd.sandbox import execute

@@ -3,7 +3,8 @@
 DIR is a run's `student/` directory (or any save_pretrained model + tokenizer): it loads with plain
 transformers, and its config carries what fdd added (`fdd_prompt`: a causal student's prompt
 template; `fdd_rationale`: the rationale format, pot by default; `fdd_max_new_tokens`: the run's evaluation
-budget, the default of `--max-new-tokens`). Questions on the command line print
+budget, the default of `--max-new-tokens`; `fdd_max_source_len`, the default of `--max-source-len`;
+`fdd_answer_rule`: whether generation stops at the answer statement, fdd/pipeline.py `stop_rules`). Questions on the command line print
 each rationale followed by `answer: X`; `--file` (jsonl with a `question` and optionally an `id` per
 line, e.g. a run's train.jsonl; `-` reads stdin) prints one JSON object per problem:
 {"id", "question", "rationale", "answer", "error"}. The answer is the rationale's executed result
@@ -71,11 +72,14 @@ def read_questions(file: str) -> list[dict]:
 def solve(model, tokenizer, questions: list[str], rationale: str = "pot", batch_size: int = 32,
           max_new_tokens: int = 256, max_source_len: int = 256) -> list[tuple[str, float | None, str | None]]:
     """(rationale, executed answer, error) per question: greedy generation that stops when the
-    rationale is finished (as at a round boundary), then the format's answers."""
+    rationale is finished, by the rules the run used (`fdd_answer_rule`), fitted to the student's
+    context, then the format's answers."""
     from fdd.rationales import get_format
-    from fdd.student.evaluate import generate
+    from fdd.student.generation import generate
 
     fmt = get_format(rationale)
+    if getattr(model.config, "fdd_answer_rule", True) is False:
+        fmt = fmt.without_answer_rule()
     texts = [g[0].text for g in generate(model, tokenizer, questions, batch_size=batch_size, fmt=fmt,
                                          max_new_tokens=max_new_tokens, max_source_len=max_source_len, desc="solve")]
     answers = fmt.answers(texts)
@@ -91,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--max-new-tokens", type=int, help="generation budget (default: the run's evaluation "
                     f"budget saved with the student, else {DEFAULT_MAX_NEW_TOKENS})")
-    ap.add_argument("--max-source-len", type=int, default=256)
+    ap.add_argument("--max-source-len", type=int, help="question tokens kept (default: the run's "
+                    "student.max_source_len saved with the student, else 256)")
     ap.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     args = ap.parse_args(argv)
     try:
@@ -107,8 +112,9 @@ def main(argv: list[str] | None = None) -> int:
         if rationale not in FORMATS:
             raise SolveError(f"--rationale must be one of {', '.join(FORMATS)}, got {rationale!r}")
         budget = args.max_new_tokens or getattr(model.config, "fdd_max_new_tokens", None) or DEFAULT_MAX_NEW_TOKENS
+        source = args.max_source_len or getattr(model.config, "fdd_max_source_len", None) or 256
         results = solve(model, tokenizer, [p["question"] for p in problems], rationale, args.batch_size,
-                        budget, args.max_source_len)
+                        budget, source)
     except SolveError as e:
         print(f"fdd.solve: error: {e}", file=sys.stderr)
         return 2

@@ -69,7 +69,7 @@ def round_metrics(entry: Mapping) -> dict[str, float]:
         m |= {f"eval/{name}/{tv}/accuracy": c["accuracy"] for tv, c in _tag_cells(e.get("by_tag")) if "accuracy" in c}
     if accs:
         m["eval/mean_accuracy"] = sum(accs) / len(accs)
-    for key, short in (("pool_by_tag", "pool"), ("added_by_tag", "added")):
+    for key, short in (("pool_by_tag", "pool"), ("requests_by_tag", "requests"), ("added_by_tag", "added")):
         m |= {f"round/{short}/{tv}/{label}": n for tv, c in _tag_cells(entry.get(key)) for label, n in c.items()
               if _is_num(n)}
     for sub, counts in (entry.get("diagnosis") or {}).items():  # where the student goes wrong

@@ -34,6 +34,12 @@ def validate(cfg: DictConfig) -> None:
     if cfg.student.get("reinit_each_round") and "fsdp" in str(
             strategy.get("_target_", "") if OmegaConf.is_dict(strategy) else strategy).lower():
         raise UserError("student.reinit_each_round=true is not supported with trainer=fsdp")
+    if cfg.student.get("batch_tokens") and cfg.trainer.get("accumulate_grad_batches", 1) != 1:
+        raise UserError("student.batch_tokens accumulates gradients itself, over the whole batch_size batch: set "
+                        "trainer.accumulate_grad_batches=1 and batch_size to the effective batch")
+    batch = cfg.eval.get("batch_size", 64)
+    if batch != "auto" and not (isinstance(batch, int) and batch >= 1):
+        raise UserError(f"eval.batch_size must be an integer >= 1 or auto, got {batch!r}")
     if not 0 <= cfg.teacher.get("min_yield", 0) <= 1:
         raise UserError(f"teacher.min_yield must be in [0, 1], got {cfg.teacher.min_yield}")
     if "name_or_path" in cfg.student or OmegaConf.is_missing(cfg.student, "name_or_path"):  # `in`: False if ???

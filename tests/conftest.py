@@ -58,6 +58,22 @@ def run_pipeline(tmp_path: Path, overrides: list[str]):
     return json.loads((tmp_path / "summary.json").read_text()), captured["student"]
 
 
+TIMINGS = {None: ("seconds",), "generation": ("seconds",), "training": ("seconds", "tokens_per_s", "mfu")}
+
+
+def without_timings(rounds: list[dict]) -> list[dict]:
+    """summary.json rounds without what the clock measures (wall time, throughput): what a resumed run
+    must reproduce exactly."""
+    out = []
+    for r in rounds:
+        r = {k: dict(v) if isinstance(v, dict) else v for k, v in r.items()}
+        for block, keys in TIMINGS.items():
+            for key in keys:
+                (r if block is None else r.get(block, {})).pop(key, None)
+        out.append(r)
+    return out
+
+
 def crash_at(stage: str, run, run_dir: Path, monkeypatch) -> None:
     """`run()` with an injected crash at `stage` (FDD_KILL_AT, raised in this process), then
     `run_dir`'s lock released as the OS would release a dead process's; the caller resumes."""

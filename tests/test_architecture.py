@@ -11,10 +11,12 @@ by name through importlib are checked where they are listed (fdd.datasets.MODULE
 * the store (fdd.store) writes records and files, not models: no torch / transformers / lightning,
   no student or teacher code;
 * the three parts a package docstring describes keep to what it says they may import:
+  - verification (fdd.verify) imports the checking layer and itself, and no model library;
   - the student (fdd.student) imports the checking layer and itself: no teacher, round loop,
     pipeline or report; its `files` module no model library;
   - the round loop (fdd.rounds) imports the checking layer, the student, the teachers' protocol and
-    helpers (base, agreement, checks), the store and itself: no pipeline, entry point or report;
+    helpers (base, agreement), verification (fdd.verify), the store, fdd.stages (where the run is) and
+    itself: no pipeline, entry point or report;
     its `feedback` and `verdicts` modules no model library;
   - the report (fdd.report) imports only itself, and no model library.
 """
@@ -40,7 +42,7 @@ CHECKING = ("fdd.problems", "fdd.answers", "fdd.rationales", *SANDBOX)
 PARTS = {
     "fdd.student": (CHECKING, ("fdd.student.files",)),
     "fdd.rounds": ((*CHECKING, "fdd.student", "fdd.teachers.base", "fdd.teachers.agreement", "fdd.verify",
-                    "fdd.store"), ("fdd.rounds.feedback", "fdd.rounds.verdicts")),
+                    "fdd.store", "fdd.stages"), ("fdd.rounds.feedback", "fdd.rounds.verdicts")),
     "fdd.verify": (CHECKING, ("fdd.verify",)),
     "fdd.report": ((), ("fdd.report",)),
 }

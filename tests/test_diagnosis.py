@@ -52,6 +52,12 @@ def test_counts_and_inheritance():
                             "3": {"accuracy": 0.0, "n": 2}}
     counts = counts_by_tag([(ps[0], "easy"), (ps[2], "hard"), (ps[4], "hard"), (ps[6], "easy")], ("easy", "hard"))
     assert counts["kind"] == {"price": {"easy": 1, "hard": 2}}
+    kinds = [Problem(id=f"s{i}", question="", tags={"step_kinds": ks}) for i, ks in
+             enumerate([["rate", "price", "rate"], ["price"], ["change", "rate"]])]
+    by_kind = accuracy_by_tag(kinds, {"s0": True, "s1": False, "s2": False})["step_kinds"]
+    assert by_kind == {"rate": {"accuracy": 0.5, "n": 2}, "price": {"accuracy": 0.5, "n": 2},  # membership, once each
+                       "change": {"accuracy": 0.0, "n": 1}}
+    assert counts_by_tag([(kinds[0], "hard")], ("easy", "hard"))["step_kinds"]["rate"] == {"easy": 0, "hard": 1}
     kid = Problem(id="k", question="", parent_id="p1")
     own = Problem(id="o", question="", parent_id="p1", tags={"kind": "compare"})
     inherit_tags([kid, own], {p.id: p for p in ps})
@@ -82,6 +88,9 @@ def test_tiny_run_reports_by_tag(tmp_path, monkeypatch):
     pool = r0["pool_by_tag"]["kind"]
     assert sum(c["easy"] for c in pool.values()) == r0["easy"]
     assert sum(c["hard"] for c in pool.values()) == r0["hard"]
+    asked = r0["requests_by_tag"]["kind"]  # each request counted once, by its parent's kind
+    assert sum(c["harder"] + c["similar"] for c in asked.values()) == r0["teacher"]["requests"]
+    assert {k: c["similar"] for k, c in asked.items()} == {k: c["hard"] for k, c in pool.items()}  # fdd: hard → similar
     added = r0["added_by_tag"]["steps"]
     assert sum(c["harder"] + c["similar"] for c in added.values()) == r0["added"]
     assert {o: sum(c[o] for c in added.values()) for o in ("harder", "similar")} == {
@@ -90,4 +99,5 @@ def test_tiny_run_reports_by_tag(tmp_path, monkeypatch):
     assert kids and all(p.tags for p in kids)  # the teacher's own tags, or the parent's
     md = (tmp_path / "report.md").read_text()
     assert "### synthetic_3 by steps" in md and "### Feedback pool by tag" in md and "kind=odd" in md
-    assert "### Verified additions by tag" in md
+    assert "### Verified additions by tag" in md and "### Requests by the parent's tag" in md
+    assert "### The feedback chain at round 0" in md

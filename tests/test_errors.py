@@ -24,7 +24,9 @@ def one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> str:
 
 
 @pytest.mark.parametrize("override, needle", [("rounds=-1", "rounds must be >= 0"),
-                                              ("feedback.verdict=vote", "feedback.verdict must be one of")])
+                                              ("feedback.verdict=vote", "feedback.verdict must be one of"),
+                                              ("stop_signals=[SIGTERM,SIGKILL]",
+                                               "stop_signals: SIGKILL cannot stop a run cleanly")])
 def test_a_bad_config_fails_before_any_model_library_loads(tmp_path, override, needle):
     """fdd/validation.py runs before Lightning and torch are imported (they take seconds to load)."""
     proc = run_cli(["-X", "importtime", "-m", "fdd.run", override, f"hydra.run.dir={tmp_path}"], module=None)
@@ -91,3 +93,29 @@ def test_disk_full_while_writing_a_round_keeps_what_was_committed(tmp_path):
     done = run_cli(args)
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "complete"
+
+
+def test_an_unexpected_error_names_its_stage_and_the_rerun_resumes(tmp_path):
+    """An exception in round 0's generation (as generation past a student's positions raised an
+    IndexError) ends in one line naming the round and the sets; the weights trained are kept."""
+    args = [*TINY, "rounds=0", f"hydra.run.dir={tmp_path}"]
+    proc = run_cli(args, env={"FDD_FAIL_AT": "round 0, generating"})
+    assert proc.returncode == 2
+    line = one_line_error(proc, "RuntimeError: injected failure",
+                          "; rerun the same command to resume from the last committed round")
+    assert line.startswith("fdd: error: in round 0, generating for synthetic_1, synthetic_2"), line
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert state["trained"] == 0 and state["committed"] == -1
+    done = run_cli(args)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "round 0 was trained" in done.stdout + done.stderr  # not retrained: its boundary redone
+    assert json.loads((tmp_path / "summary.json").read_text())["status"] == "complete"
+
+
+def test_fdd_debug_shows_the_traceback_with_the_stage(tmp_path):
+    proc = run_cli([*TINY, f"hydra.run.dir={tmp_path}"],
+                   env={"FDD_FAIL_AT": "building the student", "FDD_DEBUG": "1"})
+    assert proc.returncode != 0
+    assert "Traceback" in proc.stderr and "RuntimeError: injected failure" in proc.stderr, proc.stderr[-3000:]
+    assert "fdd stage: building the student" in proc.stderr, proc.stderr[-3000:]
+    assert not [ln for ln in proc.stderr.splitlines() if ln.startswith("fdd: error")]

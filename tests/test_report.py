@@ -394,33 +394,40 @@ def _tagged(acc_odd: float, acc_even: float) -> dict:
                                               "even": {"accuracy": acc_even, "n": 10}}}}}
     r0 = {"round": 0, "train_size": 10, "easy": 6, "hard": 4, "added": 9, "eval": ev,
           "pool_by_tag": {"kind": {"odd": {"easy": 2, "hard": 3}, "even": {"easy": 4, "hard": 1}}},
+          "requests_by_tag": {"kind": {"odd": {"harder": 2, "similar": 3}, "even": {"harder": 4, "similar": 1}}},
           "added_by_tag": {"kind": {"odd": {"harder": 2, "similar": 3}, "even": {"harder": 4, "similar": 0}}}}
-    return {"rounds": [r0, {"round": 1, "train_size": 19, "eval": ev}], "final": {"eval": ev}, "status": "complete"}
+    later = {**ev, "synthetic_3": {**ev["synthetic_3"], "by_tag": {"kind": {"odd": {"accuracy": acc_odd + 0.3, "n": 10},
+                                                                             "even": {"accuracy": acc_even, "n": 10}}}}}
+    return {"rounds": [r0, {"round": 1, "train_size": 19, "eval": later}], "final": {"eval": later},
+            "status": "complete"}
 
 
 def test_tags_in_run_report_and_aggregate(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     write_run_report(tmp_path / "run", _tagged(0.2, 0.6))
     md = (tmp_path / "run" / "report.md").read_text()
     assert "### synthetic_3 by kind" in md
-    assert "| kind=even | 10 | 60.0 | 60.0 |" in md and "| kind=odd | 10 | 20.0 | 20.0 |" in md
+    assert "| kind=even | 10 | 60.0 | 60.0 |" in md and "| kind=odd | 10 | 20.0 | 50.0 |" in md
     assert "| kind=odd | 2/3 | - |" in md  # pool: easy/hard per round (nothing after the last round)
+    assert "| kind=even | 4/1 | - |" in md  # requests by the parent's kind: harder/similar
     assert "| kind=even | 4/0 | - |" in md  # additions: harder/similar
+    assert "### The feedback chain at round 0" in md  # the four links side by side
+    assert "| kind=odd | 3/5 | 2/3 | 2/3 | 20.0 | 50.0 |" in md
     sweep = tmp_path / "sweep"
     for job, (arm, seed, odd) in enumerate([("fdd", 0, 0.2), ("fdd", 1, 0.4), ("random", 0, 0.1)]):
         _job(sweep / str(job), _tagged(odd, 0.6), [f"feedback={arm}", f"seed={seed}"], arm, seed)
     assert main([str(sweep)]) == 0
     out = capsys.readouterr().out
     assert "### Final accuracy by tag" in out
-    assert f"| kind=odd | 30.0 ± {100 * statistics.stdev([0.2, 0.4]):.1f} | 10.0 ± 0.0 |" in out
+    assert f"| kind=odd | 60.0 ± {100 * statistics.stdev([0.2, 0.4]):.1f} | 40.0 ± 0.0 |" in out
     sd = f"{100 * statistics.stdev([0.2, 0.4]):.1f}"
     assert "### `feedback=fdd` by round" in out
-    assert f"| kind=odd | 30.0 ± {sd} (e/h 2/3) | 30.0 ± {sd} |" in out  # round 0 with the pool's counts
+    assert f"| kind=odd | 30.0 ± {sd} (e/h 2/3; asked 2/3; kept 2/3) | 60.0 ± {sd} |" in out  # the chain's counts
     rows = {(r["arm"], r["round"], r["value"]): r for r in csv.DictReader(io.StringIO(
         (sweep / "report_by_tag.csv").read_text()))}
     r = rows[("feedback=fdd", "0", "even")]
-    assert (float(r["accuracy_mean"]), r["n_seeds"], r["easy_mean"], r["hard_mean"], r["harder_mean"]) == (
-        pytest.approx(0.6), "2", "4", "1", "4")
-    assert rows[("feedback=random", "final", "odd")]["accuracy_mean"] == "0.100000"
+    assert (float(r["accuracy_mean"]), r["n_seeds"], r["pool_easy_mean"], r["pool_hard_mean"], r["added_harder_mean"],
+            r["asked_similar_mean"]) == (pytest.approx(0.6), "2", "4", "1", "4", "1")
+    assert rows[("feedback=random", "final", "odd")]["accuracy_mean"] == "0.400000"
 
 
 def test_compare_says_what_a_null_is_worth(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

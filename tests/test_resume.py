@@ -15,7 +15,7 @@ import pytest
 
 from fdd import pipeline
 from fdd.store import RunLocked, RunStore
-from tests.conftest import ROOT, TINY, compose_cfg, crash_at, run_cli
+from tests.conftest import ROOT, TINY, compose_cfg, crash_at, run_cli, without_timings
 
 OVERRIDES = [*TINY, "rounds=2"]
 
@@ -31,9 +31,7 @@ def committed_data(run_dir: Path) -> dict:
     for path in sorted((run_dir / "rounds").rglob("*.jsonl")):
         out[str(path.relative_to(run_dir))] = path.read_bytes()
     summary = json.loads((run_dir / "summary.json").read_text())
-    for r in summary["rounds"]:
-        r.pop("seconds")
-        r["generation"].pop("seconds")
+    summary["rounds"] = without_timings(summary["rounds"])
     out["summary"] = summary
     return out
 

@@ -12,7 +12,7 @@ from transformers import LlamaConfig, LlamaForCausalLM, LogitsProcessor, T5Confi
 
 from fdd.datasets import load
 from fdd.rationales import get_format
-from fdd.student import evaluate
+from fdd.student import evaluate, generation
 from fdd.student.models import train_tokenizer
 from fdd.student.stopping import RationaleStop, generate_causal, trigger_table
 from fdd.student.training import causal_batch
@@ -130,7 +130,7 @@ def test_rows_stop_where_their_rationale_ends_and_others_go_on(tiny_t5):
     gen = model.generate(**enc, max_new_tokens=limit, do_sample=False, pad_token_id=0,
                          logits_processor=[Force(ids, tok.eos_token_id, 1)], stopping_criteria=[stop])
     assert stop.stopped.tolist() == [True, False, True]
-    ends = [evaluate._row(gen[i].tolist(), tok.eos_token_id, stop, i)[1] for i in range(3)]
+    ends = [generation._row(gen[i].tolist(), tok.eos_token_id, stop, i, 1)[1] for i in range(3)]
     assert ends == ["done", "limit", "done"]
     decoded = tok.batch_decode(gen, skip_special_tokens=True)
     assert POT.cut(decoded[0]) == "x = 12\ny = x * 3\nans = y - 4"

@@ -190,7 +190,7 @@ def test_error_line_names_the_root_cause():
         except OSError as e:
             raise InstantiationException("Error in call to target 'fdd.student.models.seq2seq':\nOSError(...)") from e
     except InstantiationException as e:
-        line = describe(e)
+        _, line = describe(e)
     assert line == ("OSError: cannot load student 'org/model': the hub is not reachable "
                     "(cause: ConnectionRefusedError: [Errno 111] Connection refused)")
 

@@ -17,6 +17,7 @@ from fdd.rounds import feedback, verdicts
 from fdd.rounds.runner import RoundRunner
 from fdd.student import evaluate
 from fdd.student.evaluate import Verdict
+from fdd.student.generation import Generated
 from fdd.teachers.symbolic import SymbolicTeacher
 
 FB = OmegaConf.load("conf/feedback/fdd.yaml")
@@ -82,7 +83,7 @@ def test_solve_computes_the_pass_rate(monkeypatch):
     problems = [Problem(id="a", question="qa", answer=3.0), Problem(id="b", question="qb", answer=5.0)]
     texts = [["ans = 3", "ans = 1 + 2", "ans = 4", "ans = undefined"], ["ans = 1", "ans = 5", "ans = 1", "ans = 2"]]
     ends = [["eos", "done", "limit", "eos"], ["eos"] * 4]
-    gens = [[evaluate.Generated(t, e) for t, e in zip(ts, es)] for ts, es in zip(texts, ends)]
+    gens = [[Generated(t, e) for t, e in zip(ts, es)] for ts, es in zip(texts, ends)]
     monkeypatch.setattr(evaluate, "generate", lambda model, tok, qs, samples=1, **kw: gens)
     a, b = evaluate.solve(None, None, problems, get_format("pot"), samples=4)
     assert (a.pass_rate, a.correct) == (0.5, True)  # 2 of 4 right; the majority (3) is right

@@ -16,6 +16,7 @@ from fdd.report.summaries import (
     abbrev,
     accuracies,
     atomic_write,
+    eval_by_tag,
     eval_names,
     fmt_int,
     md_table,
@@ -185,8 +186,9 @@ def _by_tag_sections(summary: Mapping) -> list[str]:
                     n = num(cell.get("n")) or n
                 rows.append([f"{tag}={v}", fmt_int(n), *cells])
             out += [f"### {name} by {tag}", "", md_table([tag, "n", *[f"round {k}" for k in labels]], rows), ""]
-    pool_rows, added_rows = [], []
+    pool_rows, requests_rows, added_rows = [], [], []
     for key, rows, fields in (("pool_by_tag", pool_rows, ("easy", "hard", "borderline")),
+                              ("requests_by_tag", requests_rows, ("harder", "similar")),
                               ("added_by_tag", added_rows, ("harder", "similar"))):
         blocks = [r.get(key) if isinstance(r.get(key), Mapping) else {} for r in rounds]
         tags = list(dict.fromkeys(t for b in blocks for t in b))
@@ -203,10 +205,48 @@ def _by_tag_sections(summary: Mapping) -> list[str]:
     if pool_rows:
         out += ["### Feedback pool by tag", "", "easy/hard (/borderline with `feedback.verdict=pass_rate`) "
                 "per round.", "", md_table(["tag", *heads], pool_rows), ""]
+    if requests_rows:
+        out += ["### Requests by the parent's tag", "", "harder/similar requests sent per round, counted by the "
+                "tags of the problem each was about.", "", md_table(["tag", *heads], requests_rows), ""]
     if added_rows:
         out += ["### Verified additions by tag", "", "harder/similar per round; an added problem carries its "
                 "parent's tags unless the teacher set its own.", "", md_table(["tag", *heads], added_rows), ""]
-    return (["## By tag", "", "Accuracy in % per tag value (fdd/rounds/diagnosis.py).", "", *out]) if out else []
+    out += _chain_section(rounds, labels)
+    return (["## By tag", "", "Accuracy in % per tag value (fdd/rounds/diagnosis.py); a list tag (`step_kinds`) "
+             "counts each problem under every value it holds.", "", *out]) if out else []
+
+
+def _pooled(by_tag: Mapping, tag: str, value: str) -> str:
+    c = (by_tag.get(tag) or {}).get(str(value))
+    return pct(c[0] / c[1]) if c and c[1] else "-"
+
+
+def _chain_section(rounds: Sequence[Mapping], labels: Sequence[str]) -> list[str]:
+    """The feedback chain per tag value and round, its four links side by side: the pool's share the
+    student failed, the requests sent about those parents, the new problems kept, and the accuracy
+    (pooled over evaluation sets) of the student that gave the verdicts and of the next round's."""
+    out = []
+    for i, r in enumerate(rounds[:-1]):
+        pool, asked, kept = (r.get(k) if isinstance(r.get(k), Mapping) else {}
+                             for k in ("pool_by_tag", "requests_by_tag", "added_by_tag"))
+        if not pool:
+            continue
+        now, after = eval_by_tag(r.get("eval")), eval_by_tag(rounds[i + 1].get("eval"))
+        rows = []
+        for tag in pool:
+            for v in sorted(pool[tag], key=tag_key):
+                verdicts = pool[tag][v] or {}
+                total = sum(n for n in verdicts.values() if num(n) is not None)
+                a, k = (asked.get(tag) or {}).get(v) or {}, (kept.get(tag) or {}).get(v) or {}
+                rows.append([f"{tag}={v}", f"{fmt_int(verdicts.get('hard', 0))}/{fmt_int(total)}",
+                             f"{fmt_int(a.get('harder', 0))}/{fmt_int(a.get('similar', 0))}",
+                             f"{fmt_int(k.get('harder', 0))}/{fmt_int(k.get('similar', 0))}",
+                             _pooled(now, tag, v), _pooled(after, tag, v)])
+        out += [f"### The feedback chain at round {labels[i]}", "",
+                "failed = hard/pool; asked and kept = harder/similar; accuracy of this round's student and of "
+                "the next round's.", "",
+                md_table(["tag", "failed", "asked", "kept", f"acc r{labels[i]}", f"acc r{labels[i + 1]}"], rows), ""]
+    return out
 
 
 def _diagnosis_section(summary: Mapping) -> list[str]:

@@ -16,7 +16,10 @@ from dataclasses import dataclass, field
 from fdd.report.aggregate import Run, run_points
 from fdd.report.summaries import eval_by_tag, md_table, num, rounds_of, tag_key
 
-COUNTS = (("pool_by_tag", ("easy", "hard", "borderline")), ("added_by_tag", ("harder", "similar")))
+# (summary key, prefix, counts): the pool's verdicts, the requests sent about parents with the tag, the kept additions
+COUNTS = (("pool_by_tag", "pool", ("easy", "hard", "borderline")), ("requests_by_tag", "asked", ("harder", "similar")),
+          ("added_by_tag", "added", ("harder", "similar")))
+NAMES = [f"{prefix}_{name}" for _, prefix, names in COUNTS for name in names]
 
 
 @dataclass
@@ -54,14 +57,14 @@ def tag_cells(runs: Sequence[Run]) -> list[TagCell]:
                 for value, (correct, n) in values.items():
                     cell(run, rnd, tag, value).accuracy.append(correct / n)
             entry = entries.get(rnd) if rnd != "final" else None
-            for key, names in COUNTS:
+            for key, prefix, names in COUNTS:
                 block = entry.get(key) if entry else None
                 for tag, values in (block or {}).items() if isinstance(block, dict) else ():
                     for value, counts in (values or {}).items():
                         c = cell(run, rnd, str(tag), str(value))
                         for name in names:
                             if (v := num((counts or {}).get(name))) is not None:
-                                c.counts.setdefault(name, []).append(v)
+                                c.counts.setdefault(f"{prefix}_{name}", []).append(v)
 
     def order(c: TagCell) -> tuple:
         return (c.arm, c.round == "final", c.round if c.round != "final" else 0, c.tag, tag_key(c.value))
@@ -91,7 +94,8 @@ def render_tag_tables(cells: Sequence[TagCell], arms: Sequence[str]) -> str:
     by = {(c.arm, c.round, c.tag, c.value): c for c in cells}
     keys = sorted({(c.tag, c.value) for c in cells}, key=lambda k: (k[0], tag_key(k[1])))
     out = ["## By tag", "", "Accuracy in % pooled over evaluation sets, mean ± std over seeds; "
-           "`e/h` = the feedback pool's easy/hard(/borderline) counts, mean over seeds.", ""]
+           "`e/h` = the feedback pool's easy/hard(/borderline) counts, `asked` = harder/similar requests about "
+           "parents with the tag, `kept` = harder/similar additions, means over seeds.", ""]
     finals = [[f"{t}={v}", *[_acc_text(by.get((a, "final", t, v))) for a in arms]] for t, v in keys]
     if any(cell != "-" for row in finals for cell in row[1:]):
         out += ["### Final accuracy by tag", "", md_table(["tag", *[f"`{a}`" for a in arms]], finals), ""]
@@ -104,8 +108,10 @@ def render_tag_tables(cells: Sequence[TagCell], arms: Sequence[str]) -> str:
             row = [f"{t}={v}"]
             for r in rounds:
                 c = by.get((arm, r, t, v))
-                counts = _counts_text(c, COUNTS[0][1])
-                row.append(_acc_text(c) + (f" (e/h {counts})" if counts else ""))
+                links = [(label, _counts_text(c, [f"{prefix}_{n}" for n in names]))
+                         for label, (_, prefix, names) in zip(("e/h", "asked", "kept"), COUNTS)]
+                extra = "; ".join(f"{label} {text}" for label, text in links if text)
+                row.append(_acc_text(c) + (f" ({extra})" if extra else ""))
             rows.append(row)
         out += [f"### `{arm}` by round", "", md_table(["tag", *[f"round {r}" for r in rounds]], rows), ""]
     return "\n".join(out)
@@ -113,14 +119,13 @@ def render_tag_tables(cells: Sequence[TagCell], arms: Sequence[str]) -> str:
 
 def tag_csv(cells: Sequence[TagCell]) -> str:
     """report_by_tag.csv: one row per arm × round × tag value."""
-    names = [n for _, ns in COUNTS for n in ns]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["arm", "round", "tag", "value", "accuracy_mean", "accuracy_std", "n_seeds", *[f"{n}_mean" for n in names]])
+    w.writerow(["arm", "round", "tag", "value", "accuracy_mean", "accuracy_std", "n_seeds", *[f"{n}_mean" for n in NAMES]])
     for c in cells:
         a = c.acc()
         w.writerow([c.arm, c.round, c.tag, c.value, *(("", "") if a is None else (f"{a[0]:.6f}", f"{a[1]:.6f}")),
-                    len(c.accuracy), *["" if c.count(n) is None else f"{c.count(n):g}" for n in names]])
+                    len(c.accuracy), *["" if c.count(n) is None else f"{c.count(n):g}" for n in NAMES]])
     return buf.getvalue()
 
 

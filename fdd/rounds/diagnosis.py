@@ -6,11 +6,15 @@ problems, {"steps": 3} on GSM8K (calculator annotations of the gold solution), {
 
 - `eval.<set>.by_tag.<tag>.<value>`  = {"accuracy", "n"}            (each evaluation set)
 - `pool_by_tag.<tag>.<value>`        = {"easy", "hard"[, "borderline"]}  (the feedback pool's verdicts)
+- `requests_by_tag.<tag>.<value>`    = {"harder", "similar"}       (requests sent, by the parent's tags)
 - `added_by_tag.<tag>.<value>`       = {"harder", "similar"}       (verified new problems)
 
+Read side by side they trace the feedback chain for one run: which problems the student fails, which
+parents the teacher is asked about, what it writes that is kept, and what the student then solves.
 Tag values become strings (they are JSON object keys). Untagged problems are left out of the
 counts, so a set without tags has no `by_tag` at all. A list-valued tag (`step_kinds`, the kind of
-every step of a synthetic problem) describes steps, not the problem: it is not counted by value.
+every step of a synthetic problem) is counted by membership: `step_kinds=rate` counts the problems
+with at least one rate step (once each), so its values overlap and do not add up to the set.
 
 Where the student goes wrong (PoT): `first_wrong_steps` executes the student's program and the
 reference program (the problem's verified rationale) step by step and finds the first reference
@@ -73,7 +77,15 @@ def inherit_tags(new: Iterable[Problem], parents: Mapping[str, Problem]) -> None
 
 
 def _scalar_tags(p: Problem) -> list[tuple[str, object]]:
-    return [(t, v) for t, v in (p.tags or {}).items() if not isinstance(v, list | tuple | dict)]
+    """(tag, value) pairs a problem is counted under: scalar tags as they are, a list tag once per
+    distinct element (membership)."""
+    out = []
+    for t, v in (p.tags or {}).items():
+        if isinstance(v, list | tuple):
+            out += [(t, x) for x in dict.fromkeys(v) if not isinstance(x, list | tuple | dict)]
+        elif not isinstance(v, dict):
+            out.append((t, v))
+    return out
 
 
 # --- where the student goes wrong ----------------------------------------------------------------

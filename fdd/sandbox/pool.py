@@ -34,7 +34,12 @@ from fdd.sandbox.outcome import Outcome
 # How the pool starts a worker: `python -s -P -B -c _BOOT ROOT CONFIG`, ROOT being the folder that
 # holds the parent's fdd package. ROOT is on sys.path only while `fdd` itself is imported (an empty
 # __init__), so files next to the package cannot shadow the standard library in the worker.
-_BOOT = ("import sys; root = sys.argv[1]; sys.path.insert(0, root); import fdd; sys.path.remove(root); "
+# A worker ignores the stop signals schedulers send to every process of a job (SIGTERM; SIGUSR1/2
+# of SLURM's --signal): the parent stops the run and then kills its workers; a worker that died
+# first would have its program blamed as a crash. A parent killed outright leaves them EOF: they exit.
+_BOOT = ("import signal; [signal.signal(s, signal.SIG_IGN) for s in (signal.SIGTERM, signal.SIGUSR1, "
+         "signal.SIGUSR2)]; "
+         "import sys; root = sys.argv[1]; sys.path.insert(0, root); import fdd; sys.path.remove(root); "
          "import json; from fdd.sandbox.worker import _worker_main; _worker_main(json.loads(sys.argv[2]))")
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # holds fdd/
 

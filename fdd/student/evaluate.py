@@ -1,10 +1,9 @@
-"""Batched generation → answers → accuracy.
+"""Generation → answers → accuracy.
 
-Questions are sorted by length so each padded batch wastes little; a sequence stops at EOS or as
-soon as its rationale is finished (fdd/student/stopping.py), and each text is cut there; the student's texts
-are turned into answers by the rationale format (PoT: executed in the sandbox). Every generated
-text records how it ended: `eos`, `done` (the rationale was finished) or `limit` (cut at
-`max_new_tokens`, counted per round in summary.json). With `samples` > 1 the answer
+The student's texts (fdd/student/generation.py: batched, stopped once the rationale is finished,
+fitted to the model's context) are turned into answers by the rationale format (PoT: executed in
+the sandbox). Every text records how it ended: `eos`, `done` (the rationale was finished) or
+`limit` (cut at `max_new_tokens` or the context, counted per round in summary.json). With `samples` > 1 the answer
 is the majority vote over the executed answers of sampled rationales (self-consistency), and
 `pass_rate` the fraction of samples whose answer is right (fdd/rounds/verdicts.py).
 """
@@ -15,16 +14,11 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
-
-import torch
-from tqdm.auto import tqdm
 
 from fdd.answers import answers_match
 from fdd.problems import Problem
 from fdd.rationales import RationaleFormat
-from fdd.student.stopping import RationaleStop, generate_causal, row_end
-from fdd.student.training import causal_batch
+from fdd.student.generation import generate
 
 
 @dataclass
@@ -35,59 +29,8 @@ class Verdict:
     error: str | None
     correct: bool
     pass_rate: float = 0.0  # fraction of the samples whose executed answer is right
-    cut: int = 0  # samples cut at max_new_tokens
-
-
-class Generated(NamedTuple):
-    text: str
-    end: str  # "eos" | "done" (the rationale was finished) | "limit" (cut at max_new_tokens)
-
-
-@torch.no_grad()
-def generate(model, tokenizer, questions: Sequence[str], batch_size: int = 64, max_new_tokens: int = 160,
-             samples: int = 1, max_source_len: int = 256, desc: str = "generate",
-             temperature: float = 0.7, fmt: RationaleFormat | None = None, chunk: int = 32) -> list[list[Generated]]:
-    """For each question, `samples` generated texts (greedy when samples == 1, else sampled at
-    `temperature` from the full distribution). With a rationale format `fmt`, a sequence stops as
-    soon as its rationale is finished and its text is cut there; without one, only EOS stops it.
-    A decoder-only batch drops its finished rows every `chunk` tokens (fdd/student/stopping.py)."""
-    was_training = model.training
-    model.eval()
-    order = sorted(range(len(questions)), key=lambda i: len(questions[i]))
-    out: list[list[Generated]] = [[] for _ in questions]
-    device = next(model.parameters()).device
-    causal = not model.config.is_encoder_decoder
-    if causal:
-        tokenizer.padding_side = "left"
-    kw = {"max_new_tokens": max_new_tokens, "num_beams": 1, "pad_token_id": tokenizer.pad_token_id}
-    kw.update({"do_sample": True, "num_return_sequences": samples, "top_k": 0, "temperature": temperature}
-              if samples > 1 else {"do_sample": False})
-    for start in tqdm(range(0, len(order), batch_size), desc=desc, leave=False, unit="batch"):
-        idx = order[start:start + batch_size]
-        if causal:  # the student's own prompt template, tokenized exactly as in training; generated in
-            # chunks, finished rows dropped between them (fdd/student/stopping.py)
-            enc = causal_batch(tokenizer, [questions[i] for i in idx], getattr(model.config, "fdd_prompt", None),
-                               max_source_len).to(device)
-            rows = generate_causal(model, enc, kw, tokenizer, fmt, chunk)
-        else:
-            enc = tokenizer([questions[i] for i in idx], return_tensors="pt", padding=True, truncation=True,
-                            max_length=max_source_len).to(device)
-            stop = RationaleStop(fmt, tokenizer, 0) if fmt is not None else None
-            gen = model.generate(**enc, **kw, stopping_criteria=[stop] if stop is not None else None).cpu()
-            rows = [_row(gen[i].tolist(), tokenizer.eos_token_id, stop, i) for i in range(len(gen))]
-        texts = tokenizer.batch_decode([toks for toks, _ in rows], skip_special_tokens=True)
-        done = [Generated(fmt.cut(t) if fmt is not None else t, e) for t, (_, e) in zip(texts, rows)]
-        for j, i in enumerate(idx):
-            out[i] = done[j * samples:(j + 1) * samples]
-    if was_training:
-        model.train()
-    return out
-
-
-def _row(tokens: list[int], eos: int | None, stop: RationaleStop | None, i: int) -> tuple[list[int], str]:
-    """An encoder-decoder row of one `generate` call (decoder start token first): its ids and end."""
-    finished = row_end(tokens[1:], eos, stop, i, 1)
-    return (tokens[1:], "limit") if finished is None else (tokens[1:1 + finished[0]], finished[1])
+    cut: int = 0  # samples cut at max_new_tokens (or at the model's context)
+    prompt_cut: bool = False  # the question was shortened to fit max_source_len or the context
 
 
 def vote(answers: Sequence[float | None]) -> float | None:
@@ -116,7 +59,7 @@ def solve(model, tokenizer, problems: Sequence[Problem], fmt: RationaleFormat, s
         correct = answer is not None and p.answer is not None and answers_match(answer, p.answer)
         passed = sum(a.value is not None and p.answer is not None and answers_match(a.value, p.answer) for a in got)
         verdicts.append(Verdict(p.id, ts[0] if ts else "", answer, error, correct, passed / len(got) if got else 0.0,
-                                sum(g.end == "limit" for g in gs)))
+                                sum(g.end == "limit" for g in gs), any(g.prompt_cut for g in gs)))
     return verdicts
 
 

@@ -87,20 +87,29 @@ def row_end(tokens: list[int], eos: int | None, stop: RationaleStop | None, row:
     return None
 
 
-def generate_causal(model, enc: BatchEncoding, kw: dict, tokenizer: PreTrainedTokenizerBase, fmt: RationaleFormat | None,
-                    chunk: int = 32) -> list[tuple[list[int], str]]:
+def generate_causal(model, enc: BatchEncoding | dict, kw: dict, tokenizer: PreTrainedTokenizerBase,
+                    fmt: RationaleFormat | None, chunk: int = 32,
+                    rooms: list[int] | None = None) -> list[tuple[list[int], str]]:
     """Generate for a left-padded causal batch (`kw`: generate's arguments, `max_new_tokens` included),
-    `chunk` tokens at a time, dropping finished rows between chunks. Returns, per row (samples of a
-    question next to each other), its generated ids and how it ended: `eos`, `done` (`fmt` said the
-    rationale is finished) or `limit`."""
+    `chunk` tokens at a time, dropping finished rows between chunks. `rooms`: per prompt, the new
+    tokens it may have (its context left, fdd/student/context.py; default max_new_tokens): no chunk
+    takes a row past its room, and a row that reaches it leaves the batch as cut at the limit.
+    Returns, per row (samples of a question next to each other), its generated ids and how it
+    ended: `eos`, `done` (`fmt` said the rationale is finished) or `limit`."""
     ids, mask = enc["input_ids"], enc["attention_mask"]
-    width, limit = ids.shape[1], kw["max_new_tokens"]
+    width = ids.shape[1]
     samples = kw.get("num_return_sequences", 1)
+    room = [r for r in (rooms or [kw["max_new_tokens"]] * ids.shape[0]) for _ in range(samples)]
     out: list[list[int]] = [[] for _ in range(ids.shape[0] * samples)]
     ends = ["limit"] * len(out)
-    alive, cache, first = list(range(len(out))), None, True
-    while alive and len(out[alive[0]]) < limit:
-        n = min(chunk, limit - len(out[alive[0]]))
+    alive, cache, first, done = [r for r in range(len(out)) if room[r] > 0], None, True, 0
+    if len(alive) < len(out):  # a row with no room at all writes nothing (fdd/student/context.py leaves one)
+        keep = torch.tensor(sorted({r // samples for r in alive}), dtype=torch.long, device=ids.device)
+        if not len(keep):
+            return list(zip(out, ends))
+        ids, mask = ids.index_select(0, keep), mask.index_select(0, keep)
+    while alive:
+        n = min(chunk, min(room[r] for r in alive) - done)
         stop = RationaleStop(fmt, tokenizer, width) if fmt is not None else None
         step = {**kw, "max_new_tokens": n, "return_dict_in_generate": True}
         if not first:
@@ -115,12 +124,14 @@ def generate_causal(model, enc: BatchEncoding, kw: dict, tokenizer: PreTrainedTo
         for j, row in enumerate(alive):
             toks = new[j].tolist()
             finished = row_end(toks, tokenizer.eos_token_id, stop, j, ids.shape[1])
-            if finished is None:
-                out[row] += toks
-                keep.append(j)
-            else:
+            if finished is not None:
                 out[row] += toks[:finished[0]]
                 ends[row] = finished[1]
+            else:
+                out[row] += toks
+                if room[row] > done + new.shape[1]:
+                    keep.append(j)
+        done += new.shape[1]
         if not keep or new.shape[1] < n:
             break
         index = torch.tensor(keep, device=res.sequences.device)

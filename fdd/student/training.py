@@ -24,6 +24,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from fdd.student.context import context_length, fit_prompt
 from fdd.student.models import PROMPT
 
 log = logging.getLogger("fdd")
@@ -41,16 +42,30 @@ def _leading_specials(tokenizer: PreTrainedTokenizerBase) -> list[int]:
     return full[:full.index(bare[0])] if bare and bare[0] in full else []
 
 
-def prompt_ids(tokenizer: PreTrainedTokenizerBase, questions: Sequence[str], template: str | None,
-               max_len: int) -> tuple[list[list[int]], int]:
+def prompt_rows(tokenizer: PreTrainedTokenizerBase, questions: Sequence[str], template: str | None,
+                max_len: int, context: int | None = None) -> tuple[list[list[int]], list[bool]]:
     """Token ids of causal prompts, shared by training and generation so both see the same tokens;
-    an over-long question is cut, never the answer cue after it. Returns (ids, number truncated)."""
+    an over-long question (beyond `max_len`) is cut at its end, never the answer cue after it, and a
+    prompt that alone does not fit the model's `context` keeps its end (fdd/student/context.py).
+    Returns (ids, whether each was cut either way)."""
     head, _, tail = (template or "{question}").partition("{question}")
     lead = _leading_specials(tokenizer)
     tail_ids = tokenizer(tail, add_special_tokens=False)["input_ids"] if tail else []
     room = max(1, max_len - len(lead) - len(tail_ids))
     bodies = tokenizer([head + q for q in questions], add_special_tokens=False)["input_ids"]
-    return [lead + b[:room] + tail_ids for b in bodies], sum(len(b) > room for b in bodies)
+    out, cut = [], []
+    for b in bodies:
+        ids, squeezed = fit_prompt(lead + b[:room] + tail_ids, context, len(lead))
+        out.append(ids)
+        cut.append(len(b) > room or squeezed)
+    return out, cut
+
+
+def prompt_ids(tokenizer: PreTrainedTokenizerBase, questions: Sequence[str], template: str | None,
+               max_len: int, context: int | None = None) -> tuple[list[list[int]], int]:
+    """`prompt_rows` with the number of prompts cut."""
+    ids, cut = prompt_rows(tokenizer, questions, template, max_len, context)
+    return ids, sum(cut)
 
 
 def pad(seqs: Sequence[Sequence[int]], value: int, left: bool = False) -> torch.Tensor:
@@ -64,9 +79,9 @@ def pad(seqs: Sequence[Sequence[int]], value: int, left: bool = False) -> torch.
 
 
 def causal_batch(tokenizer: PreTrainedTokenizerBase, questions: Sequence[str], template: str | None,
-                 max_len: int) -> BatchEncoding:
+                 max_len: int, context: int | None = None) -> BatchEncoding:
     """Left-padded prompts for `generate`: every row's continuation then starts at the same column."""
-    ids, _ = prompt_ids(tokenizer, questions, template, max_len)
+    ids, _ = prompt_ids(tokenizer, questions, template, max_len, context)
     mask = pad([[1] * len(s) for s in ids], 0, left=True)
     return BatchEncoding({"input_ids": pad(ids, tokenizer.pad_token_id, left=True), "attention_mask": mask})
 
@@ -100,8 +115,15 @@ class Student(pl.LightningModule):
     def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, lr: float = 1e-3,
                  weight_decay: float = 0.0, warmup_steps: int = 50, reinit_each_round: bool = False,
                  max_source_len: int = 256, max_target_len: int = 256, optimizer: str = "adamw",
-                 scheduler: str = "constant", min_lr_ratio: float = 0.0, gradient_checkpointing: bool = False):
+                 scheduler: str = "constant", min_lr_ratio: float = 0.0, gradient_checkpointing: bool = False,
+                 batch_tokens: int | None = None):
         super().__init__()
+        if batch_tokens is not None and int(batch_tokens) < 1:
+            raise ValueError(f"student.batch_tokens must be null or >= 1, got {batch_tokens}")
+        # token-budget micro-batches (see `micro_batches`): the optimizer step and gradient clipping are done
+        # here, over a whole `batch_size` batch; `clip_val` is the trainer's gradient_clip_val (fdd/pipeline.py)
+        self.batch_tokens, self.clip_val = (int(batch_tokens) if batch_tokens else None), None
+        self.automatic_optimization = self.batch_tokens is None
         if optimizer not in OPTIMIZERS:
             raise ValueError(f"student.optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
         if scheduler not in SCHEDULERS:
@@ -121,6 +143,7 @@ class Student(pl.LightningModule):
         self._initial = ({k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
                          if reinit_each_round and getattr(model, "name_or_path", "") else None)
         self.max_source_len, self.max_target_len = max_source_len, max_target_len
+        self.context = context_length(model, tokenizer)  # None: no fixed limit (T5)
         self.causal = not model.config.is_encoder_decoder
         self.prompt = getattr(model.config, "fdd_prompt", None) or (PROMPT if self.causal else None)
         if gradient_checkpointing:
@@ -142,40 +165,107 @@ class Student(pl.LightningModule):
         (not moved to the device) counting real tokens, padded positions and truncated sequences."""
         if self.causal:
             return self._collate_causal(batch)
-        tok, eos = self.tokenizer, self.tokenizer.eos_token_id
-        src, n_src = _clip(tok([b["question"] for b in batch])["input_ids"], self.max_source_len, eos)
-        tgt, n_tgt = _clip(tok([b["target"] for b in batch])["input_ids"], self.max_target_len, eos, keep_eos=False)
+        tok, eos, ctx = self.tokenizer, self.tokenizer.eos_token_id, self.context or 1 << 30
+        src, n_src = _clip(tok([b["question"] for b in batch])["input_ids"], min(self.max_source_len, ctx), eos)
+        tgt, n_tgt = _clip(tok([b["target"] for b in batch])["input_ids"], min(self.max_target_len, ctx - 1), eos,
+                           keep_eos=False)  # ctx - 1: the decoder start token takes a position
         input_ids, labels = pad(src, tok.pad_token_id), pad(tgt, -100)
         mask = pad([[1] * len(s) for s in src], 0)
-        tokens = sum(map(len, src)) + sum(map(len, tgt))
+        source, target = sum(map(len, src)), sum(map(len, tgt))
         return {"input_ids": input_ids, "attention_mask": mask, "labels": labels, "ids": [b["id"] for b in batch],
-                "stats": {"tokens": tokens, "padded": input_ids.numel() + labels.numel(),
+                "stats": {"tokens": source + target, "padded": input_ids.numel() + labels.numel(),
+                          "source_tokens": source, "target_tokens": target,
                           "truncated_source": n_src, "truncated_target": n_tgt}}
 
     def _collate_causal(self, batch: list[dict]) -> dict:
         """prompt + rationale + EOS, right-padded; the prompt and the padding are masked out of the loss."""
         tok, eos = self.tokenizer, self.tokenizer.eos_token_id
-        prompts, n_src = prompt_ids(tok, [b["question"] for b in batch], self.prompt, self.max_source_len)
+        prompts, n_src = prompt_ids(tok, [b["question"] for b in batch], self.prompt, self.max_source_len, self.context)
         answers = tok([b["target"] for b in batch], add_special_tokens=False)["input_ids"]
-        room = max(1, self.max_target_len - 1)
-        n_tgt = sum(len(a) > room for a in answers)
-        answers = [a + [eos] if len(a) <= room else a[:room + 1] for a in answers]  # a cut one: no EOS (see _clip)
+        rooms = [max(1, min(self.max_target_len, (self.context or 1 << 30) - len(p))) for p in prompts]
+        n_tgt = sum(len(a) + 1 > r for a, r in zip(answers, rooms))
+        answers = [a + [eos] if len(a) + 1 <= r else a[:r] for a, r in zip(answers, rooms)]  # cut: no EOS (see _clip)
         seqs = [p + a for p, a in zip(prompts, answers)]
         input_ids = pad(seqs, tok.pad_token_id)
         labels = pad([[-100] * len(p) + a for p, a in zip(prompts, answers)], -100)
         mask = pad([[1] * len(s) for s in seqs], 0)
         return {"input_ids": input_ids, "attention_mask": mask, "labels": labels, "ids": [b["id"] for b in batch],
                 "stats": {"tokens": sum(map(len, seqs)), "padded": input_ids.numel(),
+                          "source_tokens": sum(map(len, prompts)), "target_tokens": sum(map(len, answers)),
                           "truncated_source": n_src, "truncated_target": n_tgt}}
+
+    def needs(self, items: Sequence[dict]) -> list[int]:
+        """Positions each item (question, target) takes in training, after the max_source_len and
+        max_target_len caps and before any cut to the context: what round 0 holds against the context."""
+        tok = self.tokenizer
+        targets = tok([b["target"] for b in items], add_special_tokens=False)["input_ids"]
+        if self.causal:
+            prompts, _ = prompt_ids(tok, [b["question"] for b in items], self.prompt, self.max_source_len)
+            return [len(p) + min(len(t) + 1, self.max_target_len) for p, t in zip(prompts, targets)]
+        sources = tok([b["question"] for b in items])["input_ids"]
+        return [max(min(len(s), self.max_source_len), min(len(t) + 2, self.max_target_len))
+                for s, t in zip(sources, targets)]  # + EOS and the decoder start token
 
     # -- training --------------------------------------------------------------------------
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         self.seen_ids[self.current_round].update(batch["ids"])
         self.stats[self.current_round].update(batch.get("stats", {}))
+        if self.batch_tokens is not None:
+            return self._accumulated_step(batch)
         out = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                          labels=batch["labels"])
         self.log("train/loss", out.loss, prog_bar=True, batch_size=len(batch["ids"]))
         return out.loss
+
+    def micro_batches(self, batch: dict) -> list[dict]:
+        """The rows of `batch` in consecutive slices of at most `batch_tokens` padded tokens each (a row
+        alone may exceed it), padding columns dropped: memory follows tokens, not rows, and the
+        optimizer still steps once per `batch_size` examples."""
+        mask, labels = batch["attention_mask"], batch["labels"]
+        source = mask.sum(1).tolist()  # planned on the host once: no device sync per row
+        target = [0] * len(source) if self.causal else (labels != -100).sum(1).tolist()
+        out, start, rows = [], 0, len(source)
+        while start < rows:
+            end, widest = start + 1, source[start] + target[start]
+            while end < rows and (end + 1 - start) * max(widest, source[end] + target[end]) <= self.batch_tokens:
+                widest = max(widest, source[end] + target[end])
+                end += 1
+            part, cols = slice(start, end), max(source[start:end])
+            micro = {"input_ids": batch["input_ids"][part, :cols], "attention_mask": mask[part, :cols],
+                     "labels": labels[part, :cols] if self.causal else labels[part, :max(target[start:end])]}
+            out.append({k: v.contiguous() for k, v in micro.items()})
+            start = end
+        return out
+
+    def accumulate(self, batch: dict) -> torch.Tensor:
+        """Backward over the micro-batches of `batch`, each mean loss weighted by its share of the target
+        tokens, so the gradients add up to the whole batch's; returns the batch's loss."""
+        backward = self.manual_backward if self._trainer is not None else torch.Tensor.backward
+        micros = self.micro_batches(batch)
+        counts = torch.stack([(m["labels"] != -100).sum() for m in micros]).tolist()  # one host sync
+        total = sum(counts)
+        loss = torch.zeros((), device=batch["labels"].device)
+        for micro, count in zip(micros, counts):
+            share = count / max(1, total)
+            out = self.model(**micro)
+            backward(out.loss * share)
+            loss += out.loss.detach() * share
+        return loss
+
+    def _accumulated_step(self, batch: dict) -> torch.Tensor:
+        """One optimizer step over `batch`, its gradient accumulated over token-budget micro-batches;
+        each micro-batch's mean loss weighted by its share of the batch's target tokens, so the step
+        equals one over the whole batch."""
+        opt = self.optimizers()
+        loss = self.accumulate(batch)
+        if self.clip_val:
+            self.clip_gradients(opt, gradient_clip_val=self.clip_val, gradient_clip_algorithm="norm")
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        if (sched := self.lr_schedulers()) is not None:
+            sched.step()
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["ids"]))
+        return loss
 
     def configure_optimizers(self):
         decay, rest = [], []  # rest: biases and norms, by name (see __init__)
@@ -188,8 +278,9 @@ class Student(pl.LightningModule):
             from transformers.optimization import Adafactor
 
             opt = Adafactor(groups, lr=self.lr, scale_parameter=False, relative_step=False, warmup_init=False)
-        else:
-            opt = torch.optim.AdamW(groups, lr=self.lr)
+        else:  # fused: one kernel for all parameters on a GPU (several times fewer launches per step)
+            fused = all(p.is_cuda and p.dtype.is_floating_point for g in groups for p in g["params"])
+            opt = torch.optim.AdamW(groups, lr=self.lr, **({"fused": True} if fused else {}))
         sched = torch.optim.lr_scheduler.LambdaLR(opt, self.lr_factor)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
@@ -240,7 +331,9 @@ class Student(pl.LightningModule):
             total.update({key: v for key, v in p.items() if key != "ids"})
         report = {"examples": len(set().union(*(p["ids"] for p in parts))),
                   "padding_fraction": round(1 - total["tokens"] / total["padded"], 4) if total["padded"] else 0.0,
-                  "truncated_source": total["truncated_source"], "truncated_target": total["truncated_target"]}
+                  "truncated_source": total["truncated_source"], "truncated_target": total["truncated_target"],
+                  "tokens": total["tokens"], "source_tokens": total["source_tokens"],
+                  "target_tokens": total["target_tokens"]}
         self.reports[k] = report
         if self.trainer.is_global_zero:
             log.info("round %d training: %d examples on %d rank(s), padding %.1f%%, truncated %d sources / %d targets",
@@ -263,7 +356,7 @@ class Student(pl.LightningModule):
         self.reports.update(checkpoint.get("fdd_training_reports", {}))
 
     # -- sharded training (trainer=fsdp) -----------------------------------------------------
-    def _sharded(self) -> bool:
+    def sharded(self) -> bool:
         from lightning.pytorch.strategies import FSDPStrategy
 
         return self._trainer is not None and isinstance(self.trainer.strategy, FSDPStrategy)
@@ -273,7 +366,7 @@ class Student(pl.LightningModule):
         that checkpoint, which holds one full state dict (state_dict_type: full). The trained model's
         own parameters are sharded over the ranks, and each rank generates its share of the round
         boundary with the copy. A no-op otherwise."""
-        if not self._sharded():
+        if not self.sharded():
             return
         state = torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"]
         full = type(self.model)(self.model.config)
