@@ -26,7 +26,22 @@ A teacher that is often wrong lives in tests/faulty_teacher.py.
 model id is the directory path; `n` is ignored (one choice); `temperature` does not turn sampling
 on, so every draw of a prompt is the same text; errors are FastAPI's `{"detail": "..."}`: an
 unknown model is HTTP 400 "Server is pinned to '<dir>'; requested '<model>'.", a body that is
-not JSON a plain-text HTTP 500 "Internal Server Error", an unexpected field HTTP 422.
+not JSON a plain-text HTTP 500 "Internal Server Error", an unexpected field HTTP 422. It lists its
+model with `owned_by: "local"` and has a `/load_model` route (in its `/openapi.json`), as 5.25 does.
+
+`FakeOpenAIServer.like_llama_cpp(model_path)` behaves as llama-cpp-python's server (`python -m
+llama_cpp.server`, 0.3.x, read in llama_cpp/server/): it answers any model name with its one model
+(`/v1/models` lists that one, `owned_by: "me"`; `/openapi.json` is titled "🦙 llama.cpp Python
+API"); a field a request leaves out takes its request model's default, repeat_penalty 1.1, top_k
+40, top_p 0.95, min_p 0.05, and unknown fields are ignored, `n` too (one choice); it serves one
+request at a time (one lock around the model), and a request whose client gave up while it waited
+is dropped before it generates. With `flavour="server"` it is llama.cpp's own `llama-server`
+instead: `owned_by: "llamacpp"`, a `/props` with `default_generation_settings` and `build_info`,
+repeat_penalty 1.0 by default. The sampling each chat request was served with is logged in
+`server.sampling`; a repeat penalty costs the reply its program's last operand (`ans = a + b`
+becomes `ans = a`), as the penalty cost a real 0.5B model 3 of its 5 right GSM8K answers
+(bench/RESULTS.md). `owned_by` and `routes` (GET path -> JSON body, `POST /api/show` included)
+let a test dress the stand-in as another server (vLLM, Ollama).
 """
 
 from __future__ import annotations
@@ -42,6 +57,17 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 Responder = Callable[[str, int], str]
+
+# what llama-cpp-python's request model (llama_cpp/server/types.py) and llama-server apply to a
+# sampling field a request leaves out
+LLAMA_CPP_PYTHON_DEFAULTS = {"repeat_penalty": 1.1, "top_k": 40, "top_p": 0.95, "min_p": 0.05}
+LLAMA_SERVER_DEFAULTS = {"repeat_penalty": 1.0, "top_k": 40, "top_p": 0.95, "min_p": 0.05}
+_ANS = re.compile(r"^(\s*ans\s*=\s*.+?)\s*[-+*/]\s*[^-+*/\n]+$", re.M)
+
+
+def penalised(text: str) -> str:
+    """A reply under a repeat penalty: the program's `ans` line loses its last operand."""
+    return _ANS.sub(lambda m: m.group(1), text, count=1)
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _MARKER = re.compile(r"\[\[(429|500|slow|malformed|prose)(?:\*(\d+))?\]\]")
@@ -142,10 +168,16 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/v1/batches":
             fake.count("batch_list")
             self._send(200, fake.list_batches(self.path))
-        elif path == "/v1/models":
+        elif path == "/v1/models" and fake.list_models:
             fake.count("models")
-            self._send(200, {"object": "list", "data": [{"id": m, "object": "model", "created": 0,
-                                                         "owned_by": "fake"} for m in fake.models]})
+            models = [{"id": m, "object": "model", "created": 0, "owned_by": fake.owned_by} for m in fake.models]
+            if fake.serial:  # llama-cpp-python lists its models under the model's lock
+                with fake.model_lock:
+                    pass
+            self._send(200, {"object": "list", "data": models})
+        elif path in fake.routes:
+            fake.count(path)
+            self._send(200, fake.routes[path])
         elif m := re.fullmatch(r"/v1/batches/([\w-]+)", path):
             fake.count("batch_retrieve")
             batch = fake.poll_batch(m.group(1))
@@ -172,6 +204,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/v1/batches":
             fake.count("batches")
             self._send(200, fake.create_batch(json.loads(raw)))
+        elif path == "/api/show" and "/api/show" in fake.routes:
+            fake.count("/api/show")
+            self._send(200, fake.routes["/api/show"])
         else:
             self._error(404, f"no route {path}")
 
@@ -184,7 +219,10 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(500 if fake.error_style == "fastapi" else 400, "body is not JSON")
         if fake.error_style == "fastapi" and (odd := set(req) - _SERVE_FIELDS):
             return self._error(422, f"Unexpected fields in the request: {odd}")
-        if req.get("model") not in fake.models:
+        fake.log_request(req)
+        if fake.tag_latest and ":" not in str(req.get("model")):
+            req["model"] = f"{req.get('model')}:latest"
+        if req.get("model") not in fake.models and not fake.any_model:
             if fake.error_style == "fastapi":
                 return self._error(400, f"Server is pinned to '{fake.models[0]}'; requested '{req.get('model')}'.")
             return self._error(404, f"The model `{req.get('model')}` does not exist or you do not have access "
@@ -196,6 +234,26 @@ class _Handler(BaseHTTPRequestHandler):
                                     "https://platform.openai.com/docs/guides/error-codes/api-errors.",
                                "insufficient_quota", kind="insufficient_quota")
         prompt = "\n".join(str(m.get("content", "")) for m in req.get("messages", []))
+        if not fake.serial:
+            return self._generate(req, raw, prompt)
+        with fake.model_lock:  # one request at a time, as one lock around the model
+            if self._client_gone():  # llama-cpp-python checks before it generates
+                fake.count("dropped")
+                return self._error(400, "Client closed request")
+            return self._generate(req, raw, prompt)
+
+    def _client_gone(self) -> bool:
+        import socket
+
+        try:
+            return self.connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
+
+    def _generate(self, req: dict, raw: bytes, prompt: str) -> None:
+        fake = self.server.fake
         if m := _LATENCY.search(prompt):
             time.sleep(float(m.group(1)))
         elif fake.latency:
@@ -217,7 +275,10 @@ class _Handler(BaseHTTPRequestHandler):
             fake.count("fault_malformed")
             return self._send(200, b'{"id": "chatcmpl-x", "choices": [{"mess')
         fake.serve(req, prompt)
-        self._send(200, fake.completion(req, prompt))
+        body = fake.completion(req, prompt)
+        if fake.token_s:  # generation time grows with the reply
+            time.sleep(fake.token_s * sum(len(_TOKEN.findall(c["message"]["content"])) for c in body["choices"]))
+        self._send(200, body)
 
 
 def _multipart_file(raw: bytes, ctype: str) -> bytes:
@@ -253,6 +314,12 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 512
     fake: FakeOpenAIServer
 
+    def handle_error(self, request, client_address) -> None:  # a client that gave up (timeout) is no error
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
 
 class FakeOpenAIServer:
     """Start with `with FakeOpenAIServer() as s:`; point the client at `s.url`."""
@@ -260,8 +327,18 @@ class FakeOpenAIServer:
     def __init__(self, *, models: tuple[str, ...] = ("fake-model",), api_key: str | None = None,
                  latency: float = 0.0, responder: Responder = default_responder, retry_after: str = "0.05",
                  slow_s: float = 1.0, batch_polls: int = 1, usage: bool = True, max_choices: int | None = None,
-                 quota: int | None = None, fail_rate: float = 0.0, seed: int = 0, error_style: str = "openai"):
+                 quota: int | None = None, fail_rate: float = 0.0, seed: int = 0, error_style: str = "openai",
+                 owned_by: str = "fake", routes: dict[str, dict] | None = None, any_model: bool = False,
+                 serial: bool = False, sampling_defaults: dict | None = None, token_s: float = 0.0,
+                 list_models: bool = True, tag_latest: bool = False):
         self.models, self.api_key, self.latency, self.responder = models, api_key, latency, responder
+        self.owned_by, self.routes, self.any_model = owned_by, dict(routes or {}), any_model
+        self.list_models = list_models  # False: GET /v1/models is a 404, as on servers without it
+        self.tag_latest = tag_latest  # Ollama: `llama3` is `llama3:latest`
+        self.serial, self.model_lock, self.token_s = serial, threading.Lock(), token_s
+        self.sampling_defaults = sampling_defaults  # llama.cpp's: applied to fields a request leaves out
+        self.sampling: list[dict] = []  # the sampling each chat request was served with (llama.cpp modes)
+        self.received: list[dict] = []  # every chat request body, less its messages
         self.retry_after, self.slow_s, self.batch_polls, self.usage = retry_after, slow_s, batch_polls, usage
         self.max_choices = max_choices  # e.g. 1: a server that ignores `n`
         self.hold_batches = False
@@ -279,7 +356,38 @@ class FakeOpenAIServer:
     @classmethod
     def like_transformers_serve(cls, model_dir: str, **kw) -> FakeOpenAIServer:
         """A stand-in for `transformers serve MODEL_DIR` (see the module docstring)."""
-        return cls(models=(str(model_dir),), max_choices=1, error_style="fastapi", **kw)
+        routes = {"/openapi.json": {"openapi": "3.1.0", "info": {"title": "FastAPI", "version": "0.1.0"},
+                                    "paths": {p: {} for p in ("/v1/chat/completions", "/v1/models", "/load_model",
+                                                              "/reset", "/health")}}}
+        return cls(models=(str(model_dir),), max_choices=1, error_style="fastapi", owned_by="local",
+                   routes=routes, **kw)
+
+    @classmethod
+    def like_llama_cpp(cls, model_path: str, flavour: str = "python", **kw) -> FakeOpenAIServer:
+        """A stand-in for llama-cpp-python's server (`flavour="python"`) or llama.cpp's `llama-server`
+        (`flavour="server"`) on the GGUF file `model_path` (see the module docstring)."""
+        if flavour == "python":
+            routes = {"/openapi.json": {"openapi": "3.1.0", "info": {"title": "🦙 llama.cpp Python API",
+                                                                     "version": "0.3.36"},
+                                        "paths": {p: {} for p in ("/v1/chat/completions", "/v1/models",
+                                                                  "/extras/tokenize")}}}
+            return cls(models=(str(model_path),), owned_by="me", routes=routes, any_model=True, max_choices=1,
+                       serial=True, sampling_defaults=LLAMA_CPP_PYTHON_DEFAULTS, **kw)
+        if flavour == "server":
+            props = {"default_generation_settings": {"params": dict(LLAMA_SERVER_DEFAULTS)},
+                     "model_path": str(model_path), "build_info": "b6000-fake", "total_slots": 1}
+            return cls(models=(str(model_path),), owned_by="llamacpp", routes={"/props": props}, any_model=True,
+                       max_choices=1, serial=True, sampling_defaults=LLAMA_SERVER_DEFAULTS, **kw)
+        raise ValueError(f"flavour must be python or server, not {flavour!r}")
+
+    @classmethod
+    def like_ollama(cls, models: tuple[str, ...], version: str = "0.12.3", parameters: str = "",
+                    **kw) -> FakeOpenAIServer:
+        """A stand-in for Ollama's OpenAI endpoint (openai/openai.go): models listed as `name:tag` with
+        `owned_by` their namespace ("library"), a name without a tag served as `name:latest`,
+        `GET /api/version`, and `POST /api/show` with the model's `parameters`."""
+        routes = {"/api/version": {"version": version}, "/api/show": {"parameters": parameters}}
+        return cls(models=models, owned_by="library", routes=routes, tag_latest=True, max_choices=1, **kw)
 
     # --- lifecycle ----------------------------------------------------------------------------
     def start(self) -> FakeOpenAIServer:
@@ -314,6 +422,10 @@ class FakeOpenAIServer:
         with self._lock:
             self.counts[what] += 1
 
+    def log_request(self, req: dict) -> None:
+        with self._lock:
+            self.received.append({k: v for k, v in req.items() if k != "messages"})
+
     def serve(self, req: dict, prompt: str) -> None:
         with self._lock:
             self.counts["served"] += 1
@@ -340,9 +452,16 @@ class FakeOpenAIServer:
         if self.max_choices is not None:
             n = min(n, self.max_choices)
         limit = req.get("max_completion_tokens") or req.get("max_tokens")
-        replies = [_cut(self.responder(prompt, i), limit) for i in range(n)]
+        texts = [self.responder(prompt, i) for i in range(n)]
+        if self.sampling_defaults is not None:
+            used = {k: req.get(k, v) for k, v in self.sampling_defaults.items()}
+            with self._lock:
+                self.sampling.append(used)
+            if used["repeat_penalty"] != 1.0:
+                texts = [penalised(t) for t in texts]
+        replies = [_cut(t, limit) for t in texts]
         body = {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
-                "model": req["model"],
+                "model": req.get("model") or self.models[0],
                 "choices": [{"index": i, "finish_reason": finish, "logprobs": None,
                              "message": {"role": "assistant", "content": t}} for i, (t, finish) in enumerate(replies)]}
         if self.usage:

@@ -14,7 +14,7 @@ from fdd.teachers.openai_compat import OpenAITeacher
 from fdd.teachers.symbolic import SymbolicTeacher
 from fdd.teachers.templates import load_prompt, prompt_examples
 from fdd.verify import verify
-from fdd.verify.novelty import Novelty, near_copy, normalise_question
+from fdd.verify.novelty import Novelty, near_copy, normalise_question, numbers
 from tests.conftest import ROOT, TINY, run_pipeline
 from tests.fake_openai_server import FakeOpenAIServer, target_question
 
@@ -150,3 +150,22 @@ def test_every_teacher_is_held_to_it_through_the_round_loop(tmp_path):
     assert added
     known = Novelty([(t["question"], t["answer"]) for t in train])
     assert not [a["question"] for a in added if known.copied(a["question"], a["answer"])]
+
+
+def test_gsm8k_copies_only_its_one_renamed_duplicate(shared_data):
+    """The measure on real questions: among GSM8K's training questions only a true renamed duplicate is
+    a copy, and no test question copies a training question or a prompt example."""
+    from fdd.datasets import load
+    from fdd.teachers.templates import TASKS
+
+    train = load("gsm8k", split="train", data_dir=shared_data).problems
+    test = load("gsm8k", split="test", data_dir=shared_data).problems
+    examples = [q for fmt in ("pot", "cot", "eot") for task in TASKS for q in prompt_examples(load_prompt(fmt, task))]
+    novelty = Novelty([(p.question, p.answer) for p in train], examples)
+    assert not [p.id for p in test if novelty.copied(p.question, p.answer)]
+    buckets: dict = {}  # each question against the others with its numbers (the index's own buckets)
+    for p in train:
+        buckets.setdefault(numbers(p.question), []).append(p)
+    flagged = sorted({a.id for ps in buckets.values() for a in ps for b in ps
+                      if a is not b and near_copy(a.question, b.question) and a.answer == b.answer})
+    assert flagged == ["gsm8k-train-02483", "gsm8k-train-06691"]  # Josie / Amanda: the same problem

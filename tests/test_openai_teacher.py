@@ -272,6 +272,16 @@ def test_teacher_configs_instantiate(name, tmp_path):
         assert t.base_url == "http://localhost:8000/v1" and t.api_key_value()
 
 
+def test_sampling_keys_reach_the_teacher_from_the_command_line(tmp_path):
+    from hydra.utils import instantiate
+
+    cfg = compose_cfg(["teacher=openai", "teacher.extra_body={mirostat_mode:0,logit_bias:{t15:-1}}", "teacher.top_k=20",
+                       "teacher.server=llama_cpp", "teacher.adaptive_concurrency=false"])
+    t = instantiate(cfg.teacher, rationale="pot", seed=0, run_dir=str(tmp_path))
+    assert t.extra_body == {"mirostat_mode": 0, "logit_bias": {"t15": -1}} and type(t.extra_body["logit_bias"]) is dict
+    assert t.sampling["top_k"] == 20 and t.server_kind == "llama_cpp" and not t._pace.adaptive
+
+
 def test_prompts_are_packaged_and_overridable(tmp_path):
     for fmt in ("pot", "cot", "eot"):
         for task in ("annotate", "harder", "similar"):
@@ -284,3 +294,130 @@ def test_prompts_are_packaged_and_overridable(tmp_path):
     assert default_responder("Question: 3 and 4", 0).count("ans = q0 + q1") == 1
 
 
+
+
+# --- adaptive concurrency (fdd/teachers/concurrency.py): the controller alone, no clock, no sleep ---
+def reply(pace, latency: float, tokens: int = 10) -> bool:
+    """One request started and answered at once (nothing else in flight)."""
+    ticket = pace.start()
+    slow = pace.replied(ticket, latency, tokens)
+    pace.end(ticket)
+    return slow
+
+
+def round_trip(pace, latency: float, tokens: int = 10) -> list[bool]:
+    """A full window sent together and answered with `latency` each."""
+    tickets = [pace.start() for _ in range(pace.allowed)]
+    slow = [pace.replied(t, latency, tokens) for t in tickets]
+    for t in tickets:
+        pace.end(t)
+    return slow
+
+
+def test_window_starts_at_one_and_doubles_per_quick_round_trip_up_to_the_limit():
+    from fdd.teachers.concurrency import Pace
+
+    pace = Pace(limit=16, timeout=60)
+    seen = []
+    for _ in range(6):
+        seen.append(pace.allowed)
+        assert not any(round_trip(pace, 2.0))
+    assert seen == [1, 2, 4, 8, 16, 16]
+
+
+def test_doubling_ends_when_replies_start_to_queue():
+    """A server that answers one at a time: a window of w makes replies take w times as long. The
+    doubling stops at the first reply over 1.5x its own time, before any reply is slow."""
+    from fdd.teachers.concurrency import Pace
+
+    pace = Pace(limit=16, timeout=600)
+    for _ in range(4):
+        tickets = [pace.start() for _ in range(pace.allowed)]
+        slow = [pace.replied(t, 10.0 * (i + 1), 100) for i, t in enumerate(tickets)]  # served one after another
+        for t in tickets:
+            pace.end(t)
+        assert not any(slow)
+    assert not pace.slow_start and pace.allowed == 5 and not pace.backoffs  # doubling would be at 16
+
+
+def test_a_timeout_halves_once_per_round_trip_and_a_queued_one_is_free():
+    from fdd.teachers.concurrency import Pace
+
+    pace = Pace(limit=16, timeout=60)
+    for _ in range(4):
+        round_trip(pace, 2.0)
+    assert pace.allowed == 16
+    tickets = [pace.start() for _ in range(16)]
+    free = [pace.timed_out(t) for t in tickets[8:]]  # the back half of the queue times out
+    assert pace.allowed == 8 and pace.backoffs["timeout"] == 1  # one halving, not eight
+    assert free == [True] * 8  # each started behind others of ours: queueing, retried for free
+    for t in tickets:
+        pace.end(t)
+    lone = pace.start()
+    assert pace.timed_out(lone) is False and pace.allowed == 4  # alone and still too slow: a real timeout
+    pace.end(lone)
+
+
+def test_slow_replies_compare_with_the_servers_own_time_for_their_length():
+    from fdd.teachers.concurrency import Pace
+
+    pace = Pace(limit=8, timeout=60)
+    assert not reply(pace, 8.0, tokens=100)  # a cold first request
+    assert not reply(pace, 3.0, tokens=100)  # 3 s, 0.03 s per token: the server's own time undercuts it
+    assert pace.base_latency == 3.0 and pace.expected(400) == 12.0 and pace.expected(10) == 3.0
+    pace.window = 4.0
+    t1, t2 = pace.start(), pace.start()
+    assert not pace.replied(t1, 11.0, tokens=400)  # long, but as long as a 400-token reply takes alone
+    assert pace.replied(t2, 10.0, tokens=10) and pace.allowed == 2  # a short reply that waited in a queue
+    pace.end(t1)
+    pace.end(t2)
+    assert not reply(pace, 5.9)  # under a tenth of the timeout: never slow
+    assert reply(pace, 31.0, tokens=2000)  # over half the timeout: slow however long the reply
+
+
+def test_after_the_first_halving_the_window_grows_by_one_per_round_trip():
+    from fdd.teachers.concurrency import Pace
+
+    pace = Pace(limit=16, timeout=60)
+    for _ in range(3):
+        round_trip(pace, 2.0)
+    t = pace.start()
+    pace.timed_out(t)
+    pace.end(t)
+    assert pace.allowed == 4
+    sizes = []
+    for _ in range(4):
+        round_trip(pace, 2.0)
+        sizes.append(pace.allowed)
+    assert sizes == [4, 5, 6, 7]  # 1/window per quick reply: a little under one per round trip
+
+
+def test_a_fixed_window_never_moves():
+    from fdd.teachers.concurrency import Pace
+
+    pace = Pace(limit=8, timeout=60, adaptive=False)
+    round_trip(pace, 50.0)
+    t = pace.start()
+    assert pace.timed_out(t) is False and pace.allowed == 8 and "fixed at 8" in pace.summary()
+
+
+def test_queueing_retries_spend_no_attempt_and_are_bounded():
+    import httpx
+    import openai
+
+    from fdd.teachers.retries import Backoff
+
+    calls = {"n": 0}
+
+    async def flaky(fail: int):
+        calls["n"] += 1
+        if calls["n"] <= fail:
+            raise openai.APITimeoutError(request=httpx.Request("POST", "http://127.0.0.1/v1/chat/completions"))
+        return "ok"
+
+    b = Backoff(max_retries=0, base_s=0.0, max_s=0.0, max_free=3)
+    assert asyncio.run(b.run(lambda: flaky(3), free=lambda e: True)) == "ok"
+    assert (b.retries, b.queue_retries) == (3, 3)
+    calls["n"] = 0
+    with pytest.raises(openai.APITimeoutError):  # a fourth is no longer put down to queueing
+        asyncio.run(b.run(lambda: flaky(4), free=lambda e: True))

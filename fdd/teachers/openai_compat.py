@@ -20,7 +20,14 @@ after all retries, `unparsed` are returned texts with nothing usable in them; to
 `cost_usd` cover sent requests only (list prices, also for the Batch API). Budgets count what this
 process sent: a resumed run starts a fresh budget, but never pays again for a cached response.
 `seed` is not sent (many servers reject or ignore it); reruns are reproducible through the cache.
-The file is one piece (about 450 lines) on purpose: prompts, the request loop, the cache, budgets and
+
+Local servers: which one answers, and which of its silent sampling defaults each request switches
+off, is fdd.teachers.servers (identified once, by the preflight or the first call; logged in one
+line); the user's `top_p`/`top_k`/`min_p`/`repetition_penalty` go out under the server's own names,
+and `extra_body` is merged into every body last. Requests in flight follow an adaptive window
+under `concurrency` (fdd.teachers.concurrency), so a server that answers one request at a time is
+not flooded into timeouts; each call logs where the window settled.
+The file is one piece (about 550 lines) on purpose: prompts, the request loop, the cache, budgets and
 parsing share one state per teacher call (usage, failures, the stop flag, fresh Batch API results).
 
 Replies cut at `max_tokens` (`finish_reason=length`) are counted (`truncated` in usage) and their
@@ -31,8 +38,11 @@ answer, and the last problem of a cut reply is rejected as `truncated` (fdd/veri
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import math
 import os
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +51,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import openai
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from tqdm import tqdm
 
 from fdd.problems import Problem
@@ -49,7 +60,9 @@ from fdd.teachers import parse
 from fdd.teachers.base import Usage
 from fdd.teachers.batch import BatchAPI
 from fdd.teachers.cache import ResponseCache, request_key
-from fdd.teachers.retries import Backoff, Malformed, TeacherStopped, fatal, one_line
+from fdd.teachers.concurrency import Gate, Pace
+from fdd.teachers.retries import Backoff, Malformed, TeacherStopped, fatal, one_line, unreachable
+from fdd.teachers.servers import KNOBS, SERVER_CHOICES, Server, describe, identify, sampling_fields
 from fdd.teachers.templates import TASKS, describe_attempt, load_prompt, prompt_examples, render_prompt
 from fdd.verify.checks import CHECKS, DEFAULT_CHECKS
 from fdd.verify.novelty import normalise_question
@@ -64,6 +77,28 @@ except ImportError:
     _HAS_AIOHTTP = False
 
 VERIFY = ("resolve", "none")
+# set by their own teacher.* keys: the client relies on them (top-up of n, cut replies, the cache)
+OWN_FIELDS = {"model": "model", "messages": "the prompts", "n": "n", "max_tokens": "max_tokens",
+              "max_completion_tokens": "max_tokens", "temperature": "temperature", "stream": "(fdd never streams)"}
+
+
+class _Skipped(Exception):
+    """A request not sent: its budget is spent, or the run is stopping."""
+
+
+def plain_mapping(value: Any, key: str) -> dict:
+    """A config mapping (Hydra's DictConfig included) as a plain JSON-ready dict, or a one-line error."""
+    if value is None:
+        return {}
+    if isinstance(value, DictConfig | ListConfig):  # from the Hydra config
+        value = OmegaConf.to_container(value, resolve=True)
+    if not isinstance(value, dict):
+        raise ValueError(f"teacher.{key} must be a mapping of request fields, got {type(value).__name__}")
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"teacher.{key} must hold JSON values: {e}") from None
+    return dict(value)
 
 
 def run_sync(make: Callable[[], Awaitable[T]]) -> T:
@@ -96,7 +131,9 @@ class OpenAITeacher(BatchAPI):
                  checks: Sequence[str] = DEFAULT_CHECKS, max_failure_rate: float = 0.2,
                  prompts_dir: str | None = None, batch_api: bool = False, batch_poll_s: float = 30.0,
                  batch_max_wait_s: float | None = None, backoff_base_s: float = 0.5, backoff_max_s: float = 60.0,
-                 http_backend: str = "auto",
+                 http_backend: str = "auto", adaptive_concurrency: bool = True, server: str = "auto",
+                 top_p: float | None = None, top_k: int | None = None, min_p: float | None = None,
+                 repetition_penalty: float | None = None, extra_body: dict | None = None,
                  rationale: str = "pot", seed: int = 0, run_dir: str | None = None, **_: Any):
         if rationale not in parse.EXTRACTORS:
             raise ValueError(f"teacher=openai writes {'/'.join(parse.EXTRACTORS)} rationales, not {rationale!r}")
@@ -116,6 +153,20 @@ class OpenAITeacher(BatchAPI):
         if http_backend == "aiohttp" and not _HAS_AIOHTTP:
             raise ValueError("teacher.http_backend=aiohttp needs the aiohttp package (pip install 'openai[aiohttp]')")
         self.http_backend = http_backend
+        if server not in SERVER_CHOICES:
+            raise ValueError(f"teacher.server must be one of {', '.join(SERVER_CHOICES)}, not {server!r}")
+        self.extra_body = plain_mapping(extra_body, "extra_body")
+        if own := [k for k in self.extra_body if k in OWN_FIELDS]:
+            raise ValueError(f"teacher.extra_body sets {', '.join(own)}: use teacher.{OWN_FIELDS[own[0]]} instead")
+        self.sampling: dict[str, float | int | None] = {}
+        for name, value in zip(KNOBS, (top_p, top_k, min_p, repetition_penalty)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                      or not math.isfinite(value)):
+                raise ValueError(f"teacher.{name} must be a number or null, got {value!r}")
+            self.sampling[name] = value
+        self.server_kind, self.adaptive_concurrency = server, bool(adaptive_concurrency)
+        self._server: Server | None = None  # identified once (preflight or the first call)
+        self._fields: dict = {}  # added to every request body: sampling fields, then extra_body
         self.model, self.base_url, self.api_key_env, self.api_key = model, base_url, api_key_env, api_key
         self.temperature, self.max_tokens, self.n = float(temperature), int(max_tokens), int(n)
         self.timeout, self.concurrency, self.max_retries = float(timeout), int(concurrency), int(max_retries)
@@ -129,12 +180,13 @@ class OpenAITeacher(BatchAPI):
         if cache_path is None and run_dir is not None:
             cache_path = str(Path(run_dir) / "teacher_cache.sqlite")
         self.cache = ResponseCache(cache_path)  # None (no run dir): an in-memory cache
-        self._usage = Usage(extra={"budget_exhausted": False, "truncated": 0})
+        self._usage = Usage(extra={"budget_exhausted": False, "truncated": 0, "repeats": 0})
         self._backoff = Backoff(max_retries, backoff_base_s, backoff_max_s)
         self._fresh: dict[str, dict] = {}  # batch results collected in this call, not yet handed out
         self._batch_failed: set[str] = set()
         self._failures: Counter = Counter()
         self._in_flight = 0
+        self._pace = Pace(self.concurrency, self.timeout, adaptive=self.adaptive_concurrency)
         self._stopped: TeacherStopped | None = None  # set by a fatal error: send nothing more
         self._batch_messages: dict[str, list[dict]] = {}
         for name in ("httpx2", "httpx", "openai"):  # one INFO line per request would drown the run log
@@ -201,6 +253,25 @@ class OpenAITeacher(BatchAPI):
 
     run_sync = staticmethod(run_sync)  # for fdd.teachers.preflight, which does not import this module
 
+    def server(self) -> Server:
+        """The server behind the URL, identified once (fdd.teachers.servers); the fields every request
+        then carries are fixed here, and said in one log line."""
+        if self._server is None:
+            server = identify(self.url, self.api_key_value(), self.model, timeout=min(self.timeout, 10.0),
+                              kind=self.server_kind)
+            body, added, ignored = sampling_fields(server, self.sampling)
+            self._fields = {**body, **self.extra_body}
+            log.info("%s", describe(server, self.url, added, self.sampling, ignored, self.extra_body))
+            for note in server.notes:
+                log.warning("teacher: %s", note)
+            self._server = server
+        return self._server
+
+    def request_fields(self) -> dict:
+        """What every chat request adds to model, messages, n, temperature and max_tokens."""
+        self.server()
+        return dict(self._fields)
+
     # --- building requests and reading answers ------------------------------------------------
     def _jobs(self, task: str | Sequence[str], questions: Sequence[str], n: int, tag: str, n_prompt: int,
               extras: Sequence[dict] | None = None) -> list[_Job]:
@@ -236,7 +307,9 @@ class OpenAITeacher(BatchAPI):
     def _variations(self, problems: list[Problem], n: int, round: int, origin: str,
                     attempts: dict | None = None) -> list[list[Problem]]:
         """`n` new problems per parent; a parent with an attempt (feedback.show_attempt) is asked through
-        the `<origin>_attempt` prompt, which shows the student's output and where it went wrong."""
+        the `<origin>_attempt` prompt, which shows the student's output and where it went wrong. A
+        reply's restatement of its parent, or a problem it wrote twice, is dropped and counted
+        (`repeats` in the teacher's usage, per round in summary.json)."""
         if n <= 0 or not problems:
             return [[] for _ in problems]
         shown = [(attempts or {}).get(p.id) for p in problems]
@@ -259,7 +332,9 @@ class OpenAITeacher(BatchAPI):
                 if pairs and truncated(t):  # the reply was cut in or after its last problem
                     pairs[-1] = (pairs[-1][0], Rationale(pairs[-1][1], truncated=True))
                 for q, r in pairs:
-                    if normalise_question(q) not in seen and len(kids) < n:
+                    if normalise_question(q) in seen:  # the parent restated, or a problem written twice
+                        self._usage.extra["repeats"] += 1
+                    elif len(kids) < n:
                         seen.add(normalise_question(q))
                         tag = f"{origin[0]}{len(kids)}" if occ == 0 else f"{origin[0]}{occ}_{len(kids)}"
                         kids.append(Problem(id=f"{p.id}.r{round}.{tag}", question=q, rationale=r, origin=origin,
@@ -278,6 +353,8 @@ class OpenAITeacher(BatchAPI):
 
     def _request_key(self, job: _Job, want: int, part: int) -> str:
         params = {"temperature": self.temperature, "max_tokens": self.max_tokens, "n": want}
+        if self._fields:  # other sampling, other replies; with none, keys stay as they were before
+            params["fields"] = self._fields
         return request_key(self.model, job.messages, params, f"{job.sample}/{part}")
 
     def _run_jobs(self, jobs: list[_Job], desc: str) -> list[list[str]]:
@@ -286,7 +363,9 @@ class OpenAITeacher(BatchAPI):
             return []
         self._failures.clear()
         self._stopped = None
+        self.server()
         sent, failed, cut = self._usage.requests, self._usage.failed, self._usage.extra["truncated"]
+        queued = self._backoff.queue_retries
         try:
             out = run_sync(lambda: self._gather(jobs, desc))
             if self._stopped is not None:  # requests in flight were let finish (and cached): none paid twice
@@ -300,6 +379,10 @@ class OpenAITeacher(BatchAPI):
             log.warning("%s: %d of %d replies were cut at teacher.max_tokens=%d (finish_reason=length)", desc, cut,
                         sum(map(len, out)), self.max_tokens)
         sent, failed = self._usage.requests - sent, self._usage.failed - failed
+        if sent and not self.batch_api:
+            queued = self._backoff.queue_retries - queued
+            log.info("%s: %d requests sent; %s%s", desc, sent, self._pace.summary(),
+                     f"; {queued} timeouts in the queue retried" if queued else "")
         if sent and failed > self.max_failure_rate * sent:
             raise TeacherStopped(f"teacher: {failed} of {sent} requests of {desc} failed after retries "
                                  f"(> teacher.max_failure_rate={self.max_failure_rate:g}; {self._top_failures()}); "
@@ -318,11 +401,11 @@ class OpenAITeacher(BatchAPI):
                     await self._batch_prefetch(client, jobs)
                 except openai.APIStatusError as e:  # quota / key / model: one line, like a chat request
                     raise fatal(e, self.url, self.model, self.api_key_env) or e from None
-            sem = asyncio.Semaphore(self.concurrency)
+            gate = Gate(self._pace)
             with tqdm(total=len(jobs), desc=desc, unit="req", disable=None, dynamic_ncols=True) as bar:
                 async def one(job: _Job) -> list[str]:
                     try:
-                        return await self._complete(client, sem, job)
+                        return await self._complete(client, gate, job)
                     finally:
                         bar.update()
 
@@ -334,20 +417,21 @@ class OpenAITeacher(BatchAPI):
         finally:
             await client.close()
 
-    async def _complete(self, client: openai.AsyncOpenAI, sem: asyncio.Semaphore, job: _Job) -> list[str]:
+    async def _complete(self, client: openai.AsyncOpenAI, gate: Gate, job: _Job) -> list[str]:
         """`job.n` texts; when a server returns fewer choices than asked (many ignore `n`), top up
         with further requests, each its own cache entry."""
         texts: list[str] = []
         part = 0
         while len(texts) < job.n and part < job.n:
-            got = await self._fetch(client, sem, job.messages, job.n - len(texts), self._request_key(job, job.n - len(texts), part))
+            got = await self._fetch(client, gate, job.messages, job.n - len(texts),
+                                    self._request_key(job, job.n - len(texts), part))
             if not got:
                 break
             texts += got
             part += 1
         return texts
 
-    async def _fetch(self, client: openai.AsyncOpenAI, sem: asyncio.Semaphore, messages: list[dict], want: int,
+    async def _fetch(self, client: openai.AsyncOpenAI, gate: Gate, messages: list[dict], want: int,
                      key: str) -> list[str] | None:
         if key in self._fresh:
             return self._texts(self._fresh.pop(key))
@@ -357,15 +441,10 @@ class OpenAITeacher(BatchAPI):
             return self._texts(hit)
         if key in self._batch_failed:
             return None
-        async with sem:
-            if self._stopped is not None or not self._within_budget(in_flight=self._in_flight):
-                return None
-            self._usage.requests += 1
-            self._in_flight += 1
-            try:
-                resp = await self._chat(client, messages, want)
-            finally:
-                self._in_flight -= 1
+        try:
+            resp = await self._chat(client, messages, want, gate)
+        except _Skipped:
+            return None
         if resp is None:
             self._usage.failed += 1
             return None
@@ -384,24 +463,51 @@ class OpenAITeacher(BatchAPI):
 
     def _body(self, messages: list[dict], want: int) -> dict:
         return {"model": self.model, "messages": messages, "n": want, "temperature": self.temperature,
-                "max_tokens": self.max_tokens}
+                "max_tokens": self.max_tokens, **self._fields}
 
-    async def _chat(self, client: openai.AsyncOpenAI, messages: list[dict], want: int) -> dict | None:
-        """One chat completion (with retries) as {texts, prompt_tokens, completion_tokens}, or None.
+    async def _chat(self, client: openai.AsyncOpenAI, messages: list[dict], want: int, gate: Gate) -> dict | None:
+        """One chat completion (with retries) as {texts, prompt_tokens, completion_tokens}, or None;
+        raises _Skipped when the request is not sent (budget spent, run stopping).
 
-        The body goes through the SDK's generic `post` (its documented route for raw requests):
-        same auth, errors and connection pool as `chat.completions.create`, without typed
-        transformation of params and response, which cost ~1 ms of CPU per request."""
+        Each attempt waits for room in the adaptive window (fdd.teachers.concurrency) and reports
+        its latency, or its timeout, to it; a timeout put down to queueing is retried without
+        spending an attempt. The body goes through the SDK's generic `post` (its documented route
+        for raw requests): same auth, errors and connection pool as `chat.completions.create`,
+        without typed transformation of params and response, which cost ~1 ms of CPU per request."""
         body = self._body(messages, want)
+        sent, queued = False, False
 
         async def call() -> dict:
-            r = await client.post("/chat/completions", body=body, cast_to=object)
+            nonlocal sent, queued
+            async with gate.slot() as ticket:
+                if not sent:  # budgets and a stop are checked once, when the request would first go out
+                    if self._stopped is not None or not self._within_budget(in_flight=self._in_flight):
+                        raise _Skipped
+                    self._usage.requests += 1
+                    sent = True
+                self._in_flight += 1
+                start = time.monotonic()
+                try:
+                    r = await client.post("/chat/completions", body=body, cast_to=object)
+                except openai.APITimeoutError:
+                    queued = gate.pace.timed_out(ticket)
+                    raise
+                finally:
+                    self._in_flight -= 1
+                usage = r.get("usage") if isinstance(r, dict) else None
+                tokens = int((usage or {}).get("completion_tokens") or 0) if isinstance(usage, dict) else 0
+                gate.pace.replied(ticket, time.monotonic() - start, tokens)
             if not isinstance(r, dict) or not isinstance(r.get("choices"), list):
                 raise Malformed(f"unexpected response body: {one_line(r, 80)}")
             return r
 
+        def queueing(e: BaseException) -> bool:
+            return isinstance(e, openai.APITimeoutError) and queued and not unreachable(e)
+
         try:
-            r = await self._backoff.run(call)
+            r = await self._backoff.run(call, free=queueing)
+        except _Skipped:
+            raise
         except Exception as e:
             stop = fatal(e, self.url, self.model, self.api_key_env)
             if stop is not None:  # quota, key, model: no later request can succeed either

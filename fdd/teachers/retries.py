@@ -123,23 +123,36 @@ def unreachable(e: BaseException) -> str | None:
 
 class Backoff:
     """The retry policy of one teacher: `max_retries` retries, waits base * 2**attempt capped at
-    `max_s` (jittered), or the server's Retry-After; `retries` counts retries made."""
+    `max_s` (jittered), or the server's Retry-After; `retries` counts retries made.
 
-    def __init__(self, max_retries: int, base_s: float, max_s: float):
+    `free(e)` marks a failure the caller puts down to its own queueing (a timeout while its other
+    requests held the server, fdd/teachers/concurrency.py): retried at once, without spending an
+    attempt, at most `max_free` times per request (`queue_retries` counts them, also in `retries`)."""
+
+    def __init__(self, max_retries: int, base_s: float, max_s: float, max_free: int = 8):
         self.max_retries, self.base_s, self.max_s = int(max_retries), float(base_s), float(max_s)
+        self.max_free = int(max_free)
         self.retries = 0
+        self.queue_retries = 0
 
     async def run(self, call: Callable[[], Awaitable[T]],
-                  may_retry: Callable[[BaseException], bool] = retryable) -> T:
-        for attempt in range(self.max_retries + 1):
+                  may_retry: Callable[[BaseException], bool] = retryable,
+                  free: Callable[[BaseException], bool] | None = None) -> T:
+        attempt = freed = 0
+        while True:
             try:
                 return await call()
             except Exception as e:
-                if not may_retry(e) or attempt == self.max_retries:
+                if free is not None and freed < self.max_free and free(e):
+                    freed += 1
+                    self.retries += 1
+                    self.queue_retries += 1
+                    continue
+                if not may_retry(e) or attempt >= self.max_retries:
                     raise
                 wait = retry_after_seconds(getattr(getattr(e, "response", None), "headers", None))
                 if wait is None:
                     wait = min(self.max_s, self.base_s * 2 ** attempt) * random.uniform(0.5, 1.0)
+                attempt += 1
                 self.retries += 1
                 await asyncio.sleep(min(wait, 600.0))
-        raise AssertionError("unreachable")
