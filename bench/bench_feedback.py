@@ -18,7 +18,7 @@ Results go to bench/RESULTS.md by hand, with the command. A finished run is not 
 interrupted bench continues where it stopped.
 
     python bench/bench_feedback.py [--seeds 0 1 2 3 4] [--few 3] [--arms fdd random ...] [--parallel 2]
-                                   [--out DIR] [--none-steps N] [-- extra overrides]
+                                   [--out DIR] [--none-steps N] [--metric mean|BENCH|TAG=VALUE] [-- overrides]
 """
 
 from __future__ import annotations
@@ -77,6 +77,8 @@ def main() -> None:
     ap.add_argument("--out", default="bench/runs/feedback")
     ap.add_argument("--parallel", type=int, default=1, help="runs at once (each then uses one thread)")
     ap.add_argument("--none-steps", type=int, help="steps_per_round of `none` when fdd's run is not there")
+    ap.add_argument("--metric", default="mean", help="the paired comparison's metric besides the mean: a benchmark "
+                    "or TAG=VALUE, e.g. rare_kind=yes (accuracy pooled over the sets on problems holding a rare kind)")
     ap.add_argument("overrides", nargs="*", help="extra Hydra overrides (after --)")
     args = ap.parse_args()
     out = Path(args.out)
@@ -111,10 +113,10 @@ def main() -> None:
             summary = json.loads((run_dir(out, arm, seed) / "summary.json").read_text())
             accs = " ".join(f"{mean_acc(r['eval']):.3f}" for r in summary["rounds"])
             print(f"{arm:>9} seed {seed}: {accs}  ({time.time() - t0:.0f}s)", flush=True)
-    report(out, args.arms, seeds)
+    report(out, args.arms, seeds, args.metric)
 
 
-def report(out: Path, arms: list[str], seeds: dict[str, list[int]]) -> None:
+def report(out: Path, arms: list[str], seeds: dict[str, list[int]], metric: str = "mean") -> None:
     runs: list[Run] = []
     for arm in arms:
         for seed in seeds[arm]:
@@ -131,7 +133,8 @@ def report(out: Path, arms: list[str], seeds: dict[str, list[int]]) -> None:
         print(f"{arm:>9} {len(seeds[arm]):>5} " + " ".join(f"{c:>12}" for c in cells))
     if "fdd" in arms:
         for other in (a for a in arms if a != "fdd" and "fdd" not in AGAINST.get(a, ())):
-            print("\n" + render_compare("fdd", other, paired(runs, "fdd", other), "mean"))
+            for m in dict.fromkeys((metric, "mean")):
+                print("\n" + render_compare("fdd", other, paired(runs, "fdd", other, m), m))
     for arm, others in AGAINST.items():
         for other in (o for o in others if arm in arms and o in arms):
             print("\n" + render_compare(arm, other, paired(runs, arm, other), "mean"))

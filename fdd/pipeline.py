@@ -21,6 +21,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from fdd import datasets, stages
+from fdd.datasets import synthetic
 from fdd.problems import Problem
 from fdd.rationales import get_format
 from fdd.rounds.runner import RoundRunner
@@ -35,7 +36,8 @@ log = logging.getLogger("fdd")
 
 # Keys that may change between a run's start and its resumption.
 RESUMABLE_CHANGES = ("rounds", "resume", "paths.", "logger", "trainer.", "eval.batch_size", "eval.compile", "hydra",
-                     "stop_signals", "max_lossy_targets", "max_overflow",
+                     "stop_signals", "peak_tflops", "teacher.concurrency", "teacher.adaptive_concurrency",
+                     "teacher.timeout", "max_lossy_targets", "max_overflow",
                      "teacher.min_yield")  # the last three: read at round 0 only
 MAX_EARLY_TARGETS = 0.005  # round-0 targets the answer rule may cut short before it is turned off (stop_rules)
 DEFAULT_MIN_YIELD = 0.2  # conf/teacher/*.yaml set it; a teacher config without it gets this
@@ -90,10 +92,26 @@ def check_config(store: RunStore, cfg: DictConfig) -> None:
     if before is None:
         store.write_state(config=now)
         return
-    changed = sorted(k for k in set(now) | set(before) if now.get(k) != before.get(k))
+    changed = sorted(k for k in set(before) if now.get(k) != before.get(k))
+    overridden = _overridden()
+    for key in sorted(set(now) - set(before)):  # a key the run's start did not have
+        parts = key.split(".")
+        if any(".".join(parts[:i]) in before for i in range(1, len(parts))) or key in overridden:
+            changed.append(key)  # a null that became a mapping, or a key the command line adds
+        else:  # a newer fdd's key at its default: nothing the run was started with differs
+            log.info("resuming with %s=%r, a key this run did not start with (a newer fdd)", key, now[key])
     if changed:
         raise UserError(f"config changed since {store.dir} began, cannot resume: {', '.join(changed[:8])}"
                         f"{' …' if len(changed) > 8 else ''} (use a new hydra.run.dir)")
+
+
+def _overridden() -> set[str]:
+    """The keys the command line set (Hydra's task overrides), when Hydra runs the job."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return set()
+    return {o.split("=", 1)[0].lstrip("+~") for o in HydraConfig.get().overrides.task}
 
 
 def load_sets(cfg: DictConfig) -> dict[str, list[Problem]]:
@@ -106,6 +124,12 @@ def load_sets(cfg: DictConfig) -> dict[str, list[Problem]]:
                         loaded.failed[0])
         sets[name] = loaded.problems
     return sets
+
+
+def rare_kinds(cfg: DictConfig) -> set[str]:
+    """The synthetic kinds the training set makes rare (`dataset.kind_weights`): problems holding one
+    are tagged `rare_kind` (fdd/rounds/diagnosis.py `mark_rare`)."""
+    return synthetic.rare_kinds(cfg.dataset.get("kind_weights")) if cfg.dataset.get("name") == "synthetic" else set()
 
 
 def make_decontaminator(cfg: DictConfig, eval_sets: dict[str, list[Problem]]):
@@ -329,7 +353,7 @@ def run(cfg: DictConfig) -> float:
                              eval_sets=eval_sets, eval_cfg=cfg.eval, rounds=cfg.rounds,
                              epochs_per_round=round_epochs(cfg), seed=cfg.seed, seeds=seeds,
                              decontaminator=decon, on_round=tracker.log_round,
-                             peak_tflops=cfg.get("peak_tflops"))
+                             peak_tflops=cfg.get("peak_tflops"), rare_kinds=rare_kinds(cfg))
         state = store.state()
         done, trained = state["committed"], state.get("trained", -1)
         if trained == done + 1:  # crashed after training round `trained`, before its commit

@@ -12,7 +12,7 @@ import pytest
 from fdd import datasets, pipeline
 from fdd.datasets.synthetic import parse_question
 from fdd.problems import Problem, read_problems
-from fdd.rounds.diagnosis import accuracy_by_tag, counts_by_tag, inherit_tags
+from fdd.rounds.diagnosis import accuracy_by_tag, counts_by_tag, inherit_tags, mark_rare
 from tests.conftest import TINY, run_pipeline
 
 
@@ -101,3 +101,20 @@ def test_tiny_run_reports_by_tag(tmp_path, monkeypatch):
     assert "### synthetic_3 by steps" in md and "### Feedback pool by tag" in md and "kind=odd" in md
     assert "### Verified additions by tag" in md and "### Requests by the parent's tag" in md
     assert "### The feedback chain at round 0" in md
+
+
+def test_a_skewed_testbed_reports_its_rare_kinds(tmp_path):
+    """dataset=synthetic_skewed: every link of the chain is also counted by rare_kind (yes: the problem
+    holds a kind the training set made rare), evaluation sets included."""
+    probs = [Problem(id="a", question="", tags={"step_kinds": ["rate", "change"]}),
+             Problem(id="b", question="", tags={"step_kinds": ["change"]}), Problem(id="c", question="")]
+    mark_rare(probs, {"rate", "group"})
+    assert [p.tags.get("rare_kind") for p in probs] == ["yes", "no", None]
+    summary, _ = run_pipeline(tmp_path, [*TINY, "rounds=1", "dataset=synthetic_skewed", "dataset.n=200"])
+    r0 = summary["rounds"][0]
+    for block in ("pool_by_tag", "requests_by_tag", "added_by_tag"):
+        assert set(r0[block]["rare_kind"]) <= {"yes", "no"} and r0[block]["rare_kind"], block
+    pool = r0["pool_by_tag"]["rare_kind"]
+    assert sum(c["easy"] + c["hard"] for c in pool.values()) == r0["easy"] + r0["hard"]
+    six = r0["eval"]["synthetic_6"]["by_tag"]["rare_kind"]  # six uniform steps: nearly all hold a rare kind
+    assert six["yes"]["n"] > six.get("no", {"n": 0})["n"]

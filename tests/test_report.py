@@ -428,6 +428,11 @@ def test_tags_in_run_report_and_aggregate(tmp_path: Path, capsys: pytest.Capture
     assert (float(r["accuracy_mean"]), r["n_seeds"], r["pool_easy_mean"], r["pool_hard_mean"], r["added_harder_mean"],
             r["asked_similar_mean"]) == (pytest.approx(0.6), "2", "4", "1", "4", "1")
     assert rows[("feedback=random", "final", "odd")]["accuracy_mean"] == "0.400000"
+    assert main([str(sweep), "--compare", "fdd", "random", "--metric", "kind=odd"]) == 0  # a tag's pooled accuracy
+    out = capsys.readouterr().out
+    final = {r["round"]: r for r in csv.DictReader(io.StringIO((sweep / "compare.csv").read_text()))}["final"]
+    assert "Accuracy on kind=odd" in out and float(final["mean"]) == pytest.approx(0.5 - 0.4)  # fdd 0.5 (seed 0)
+    assert main([str(sweep), "--compare", "fdd", "random", "--metric", "kind=none"]) == 2
 
 
 def test_compare_says_what_a_null_is_worth(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -106,6 +106,19 @@ def test_changed_config_is_refused_naming_the_keys(tmp_path):
         run_inprocess(tmp_path, ["rounds=0", "feedback.harder_per_easy=3"])
 
 
+def test_a_newer_fdds_keys_resume_but_a_changed_one_does_not(tmp_path):
+    """A key the run did not start with resumes at its default (a newer fdd's); one the run had as a null
+    that is now a mapping is a change."""
+    store = RunStore(tmp_path)
+    pipeline.check_config(store, compose_cfg([]))
+    state = store.state()
+    state["config"].pop("teacher.error_rate")  # as if the run began before the key existed
+    store.write_state(config=state["config"])
+    pipeline.check_config(store, compose_cfg([]))  # resumes
+    with pytest.raises(pipeline.UserError, match="dataset.kind_weights.rate"):
+        pipeline.check_config(store, compose_cfg(["dataset.kind_weights={rate: 0.05}"]))
+
+
 @pytest.mark.slow
 def test_ten_random_sigkills_of_the_default_loop(reference, tmp_path):
     """Kill at random moments (wall clock), resume until done; data must equal the reference."""

@@ -24,8 +24,17 @@ from fdd.report.aggregate import (
     plot_arms,
     render_csv,
     render_markdown,
+    run_points,
 )
-from fdd.report.compare import compare_csv, paired, pick_arm, plot_compare, render_compare, routing
+from fdd.report.compare import (
+    compare_csv,
+    paired,
+    pick_arm,
+    plot_compare,
+    render_compare,
+    routing,
+    run_metric,
+)
 from fdd.report.summaries import atomic_write
 from fdd.report.tag_tables import render_tag_tables, tag_cells, tag_csv
 
@@ -65,7 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("dirs", nargs="+", metavar="DIR", help="run dirs or folders holding them (e.g. a multirun dir)")
     p.add_argument("--out", help="output folder (default: the first DIR; DIR/aggregate if DIR is a run dir)")
     p.add_argument("--metric", default="mean", help="what the plot and --compare use: mean (unweighted over "
-                   "benchmarks, default), weighted (by n), or a benchmark name")
+                   "benchmarks, default), weighted (by n), a benchmark name, or TAG=VALUE (--compare only: accuracy "
+                   "pooled over the benchmarks on problems with that tag value, e.g. rare_kind=yes)")
     p.add_argument("--compare", nargs=2, metavar=("A", "B"), help="paired difference A − B per round over seeds, "
                    "with a 95%% t-interval (arm labels as in the table, or feedback names such as fdd random)")
     args = p.parse_args(argv)
@@ -82,12 +92,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             if (r.arm, r.seed) in seen:
                 warn(f"arm {r.arm!r} has seed {r.seed} twice ({seen[(r.arm, r.seed)]}, {r.path}); both count")
             seen[(r.arm, r.seed)] = r.path
-        arms, benches, cells = aggregate(runs, args.metric)
-        if args.metric not in AGGREGATES and args.metric not in benches:
+        by_tag = "=" in args.metric  # a tag metric drives --compare; the tables and plot keep the mean
+        arms, benches, cells = aggregate(runs, "mean" if by_tag else args.metric)
+        plotted = "mean" if by_tag else args.metric
+        if by_tag and not any(run_metric(ev, args.metric) is not None for run in runs for _, ev in run_points(run)):
+            raise ReportError(f"no run reports tag {args.metric!r} (summary.json eval.<set>.by_tag)")
+        if not by_tag and args.metric not in AGGREGATES and args.metric not in benches:
             raise ReportError(
                 f"unknown --metric {args.metric!r}; choose mean, weighted or one of: {', '.join(benches)}"
             )
-        md = render_markdown(arms, benches, cells, args.metric, len(runs), skipped)
+        md = render_markdown(arms, benches, cells, plotted, len(runs), skipped)
         tagged = tag_cells(runs)
         if tagged:
             md += "\n" + render_tag_tables(tagged, arms)
@@ -101,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.out and (out / "summary.json").is_file():
             out = out / "aggregate"  # never overwrite a run's own report.md
         files = {"report.md": md.encode(), "report.csv": render_csv(cells).encode(),
-                 "accuracy_by_arm.png": plot_arms(arms, cells, args.metric)}
+                 "accuracy_by_arm.png": plot_arms(arms, cells, plotted)}
         if tagged:
             files["report_by_tag.csv"] = tag_csv(tagged).encode()
         if comparison is not None:

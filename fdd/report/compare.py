@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from fdd.report.aggregate import ReportError, Run, metric_value, run_points
-from fdd.report.summaries import accuracies, md_table, png_bytes, sizes
+from fdd.report.summaries import accuracies, eval_by_tag, md_table, png_bytes, sizes
 
 # ----------------------------------------------------------------------------------- Student's t
 
@@ -162,6 +162,17 @@ def pick_arm(runs: Sequence[Run], name: str) -> str:
     raise ReportError(f"--compare: no arm {name!r}{hint}; arms: {', '.join(labels)}")
 
 
+def run_metric(evals, metric: str) -> float | None:
+    """One eval block's number for `metric`: mean, weighted or a benchmark (aggregate.metric_value), or
+    `TAG=VALUE`: accuracy pooled over the evaluation sets on the problems with that tag value (their
+    by_tag), e.g. rare_kind=yes on a skewed testbed."""
+    if "=" in metric:
+        tag, value = metric.split("=", 1)
+        cell = eval_by_tag(evals).get(tag, {}).get(value)
+        return cell[0] / cell[1] if cell and cell[1] else None
+    return metric_value(accuracies(evals), sizes(evals), metric)
+
+
 def paired(runs: Sequence[Run], arm_a: str, arm_b: str, metric: str = "mean",
            warn: Callable[[str], None] | None = None) -> list[Paired]:
     """Per round (and `final`), A − B over the seeds both arms have. A seed run twice in one arm
@@ -171,7 +182,7 @@ def paired(runs: Sequence[Run], arm_a: str, arm_b: str, metric: str = "mean",
         if run.arm in by_seed:
             per_round = {}
             for rnd, evals in run_points(run):
-                if (v := metric_value(accuracies(evals), sizes(evals), metric)) is not None:
+                if (v := run_metric(evals, metric)) is not None:
                     per_round[rnd] = v
             seed = run.seed if run.seed is not None else "?"
             if seed in by_seed[run.arm]:

@@ -76,6 +76,15 @@ def inherit_tags(new: Iterable[Problem], parents: Mapping[str, Problem]) -> None
             p.tags = dict(parent.tags)
 
 
+def mark_rare(problems: Iterable[Problem], rare: set[str]) -> None:
+    """Tag each problem with step kinds `rare_kind` yes/no: whether it holds a kind the training set
+    made rare (`dataset.kind_weights`), the weakness a skewed testbed puts there on purpose."""
+    for p in problems if rare else ():
+        kinds = (p.tags or {}).get("step_kinds")
+        if isinstance(kinds, list | tuple):
+            p.tags["rare_kind"] = "yes" if rare & set(kinds) else "no"
+
+
 def _scalar_tags(p: Problem) -> list[tuple[str, object]]:
     """(tag, value) pairs a problem is counted under: scalar tags as they are, a list tag once per
     distinct element (membership)."""

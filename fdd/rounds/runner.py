@@ -37,6 +37,7 @@ from fdd.rounds.diagnosis import (
     first_wrong_counts,
     first_wrong_steps,
     inherit_tags,
+    mark_rare,
 )
 from fdd.rounds.feedback import plan
 from fdd.rounds.verdicts import label, sampling
@@ -81,12 +82,15 @@ def _held(lock: Path) -> bool:
 class RoundRunner(pl.Callback):
     def __init__(self, *, teacher, store: RunStore, data: DistillData, fmt: RationaleFormat, feedback,
                  eval_sets: dict[str, list[Problem]], eval_cfg, rounds: int, epochs_per_round: int, seed: int,
-                 seeds: list[Problem], decontaminator=None, on_round=None, peak_tflops: float | None = None):
+                 seeds: list[Problem], decontaminator=None, on_round=None, peak_tflops: float | None = None,
+                 rare_kinds: set[str] | None = None):
         self.teacher, self.store, self.data, self.fmt = teacher, store, data, fmt
         self.feedback, self.eval_sets, self.eval_cfg = feedback, eval_sets, eval_cfg
         self.rounds, self.epochs_per_round, self.seed = rounds, epochs_per_round, seed
         self.seeds, self.decontaminator, self.on_round = seeds, decontaminator, on_round
         self.peak_tflops = peak_tflops  # MFU's denominator (fdd/student/throughput.py); None: by GPU name
+        self.rare = set(rare_kinds or ())  # kinds the training set makes rare: problems tagged rare_kind yes/no
+        mark_rare((p for probs in eval_sets.values() for p in probs), self.rare)
         self.frontier: list[Problem] = []
         self._t0, self._step0 = time.time(), 0
         self._generated: list[int] = [0]  # problems generated this boundary, per rank
@@ -261,6 +265,7 @@ class RoundRunner(pl.Callback):
                 kids = self.teacher.similar(todo.similar, fb.similar_per_hard, k, **shown)
             new += [p for ps in kids for p in ps]
         inherit_tags(new, by_id)
+        mark_rare([*pool, *new], self.rare)
         usage = usage_delta(before, self.teacher.usage().as_dict())
         fault_point("augment", k)
         before = self.teacher.usage().as_dict()  # teacher.verify=resolve: its requests, counted apart

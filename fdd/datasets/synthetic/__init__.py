@@ -29,7 +29,7 @@ from fdd.problems import Problem
 
 __all__ = ["KINDS", "MAX_VALUE", "RENDER", "TEMPLATES", "Spec", "Step", "draw", "extend", "focused", "generate", "load",
            "make_problem", "parse_question", "random_spec", "render_cot", "render_equations", "render_program",
-           "render_question", "similar", "tags", "weights_of"]
+           "render_question", "rare_kinds", "similar", "tags", "weights_of"]
 
 
 def make_problem(spec: Spec, pid: str, source: str = "synthetic", **kw) -> Problem:
@@ -65,6 +65,14 @@ def weights_of(kind_weights: Mapping[str, float]) -> list[float]:
     if not any(weights):
         raise ValueError("synthetic: kind_weights gives every kind weight 0")
     return weights
+
+
+def rare_kinds(kind_weights: Mapping[str, float] | None) -> set[str]:
+    """The kinds `kind_weights` makes rarer than the most common one (none when uniform)."""
+    if not kind_weights:
+        return set()
+    weights = dict(zip(KINDS, weights_of(kind_weights)))
+    return {k for k, w in weights.items() if w < max(weights.values())}
 
 
 @register("synthetic")
