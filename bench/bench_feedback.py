@@ -5,7 +5,9 @@ compute (no new data, `steps_per_round` = the mean optimizer steps per round of 
 same seed, so it trains as many steps in total), easy_only, hard_only, and pass_rate (fdd with
 pass-rate verdicts over 4 samples, conf/feedback/pass_rate.yaml) with its matched control
 pass_rate_random (the same pass-rate verdicts decide how many harder and similar requests, a shuffle
-decides which parents get them; also paired against pass_rate), and fdd_attempt / random_attempt
+decides which parents get them; also paired against pass_rate), hard_only with its matched control
+hard_only_random (as many similar requests as hard_only, to shuffled parents, no harder variation),
+and fdd_attempt / random_attempt
 (fdd / random with `feedback.show_attempt=true`: the teacher sees the student's attempt and its
 first wrong step; fdd_attempt is paired against fdd and against random_attempt, on every
 evaluation set too). fdd and random run on every seed of --seeds (>= 5 for a claim), the others on
@@ -43,8 +45,11 @@ ARMS = {"fdd": ["feedback=fdd"], "random": ["feedback=random"], "none": ["feedba
         "easy_only": ["feedback=easy_only"], "hard_only": ["feedback=hard_only"], "pass_rate": ["feedback=pass_rate"],
         "pass_rate_random": ["feedback=pass_rate", "feedback.name=random"],
         "fdd_attempt": ["feedback=fdd", "feedback.show_attempt=true"],
-        "random_attempt": ["feedback=random", "feedback.show_attempt=true"]}
-CONTROLS = {"pass_rate_random": "pass_rate"}  # a matched control, also paired against the arm it controls
+        "random_attempt": ["feedback=random", "feedback.show_attempt=true"],
+        "hard_only_random": ["feedback=random", "feedback.harder_per_easy=0"]}
+# a matched control, also paired against the arm it controls (hard_only_random: as many similar requests as
+# hard_only sends, to shuffled parents, and no harder variation)
+CONTROLS = {"pass_rate_random": "pass_rate", "hard_only_random": "hard_only"}
 # arm -> the arms it is compared with (A − B), with the difference on every evaluation set too
 AGAINST = {"fdd_attempt": ["fdd", "random_attempt"]}
 MANY = ("fdd", "random")  # the arms the headline comparison needs: every seed
@@ -145,7 +150,8 @@ def report(out: Path, arms: list[str], seeds: dict[str, list[int]], metric: str 
                 print(f"  {name}: {100 * final.mean:+.1f}" + (f" [{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]" if ci else ""))
     for control, arm in CONTROLS.items():
         if control in arms and arm in arms:
-            print("\n" + render_compare(arm, control, paired(runs, arm, control), "mean"))
+            for m in dict.fromkeys((metric, "mean")):
+                print("\n" + render_compare(arm, control, paired(runs, arm, control, m), m))
     by_tag = final_by_tag(tag_cells(runs))
     keys = sorted({k for d in by_tag.values() for k in d}, key=lambda k: (k[0], tag_key(k[1])))
     if keys:
