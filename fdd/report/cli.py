@@ -93,8 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 warn(f"arm {r.arm!r} has seed {r.seed} twice ({seen[(r.arm, r.seed)]}, {r.path}); both count")
             seen[(r.arm, r.seed)] = r.path
         by_tag = "=" in args.metric  # a tag metric drives --compare; the tables and plot keep the mean
-        arms, benches, cells = aggregate(runs, "mean" if by_tag else args.metric)
         plotted = "mean" if by_tag else args.metric
+        arms, benches, cells = aggregate(runs, plotted)
         if by_tag and not any(run_metric(ev, args.metric) is not None for run in runs for _, ev in run_points(run)):
             raise ReportError(f"no run reports tag {args.metric!r} (summary.json eval.<set>.by_tag)")
         if not by_tag and args.metric not in AGGREGATES and args.metric not in benches:

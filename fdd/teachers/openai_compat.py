@@ -185,7 +185,6 @@ class OpenAITeacher(BatchAPI):
         self._fresh: dict[str, dict] = {}  # batch results collected in this call, not yet handed out
         self._batch_failed: set[str] = set()
         self._failures: Counter = Counter()
-        self._in_flight = 0
         self._pace = Pace(self.concurrency, self.timeout, adaptive=self.adaptive_concurrency)
         self._stopped: TeacherStopped | None = None  # set by a fatal error: send nothing more
         self._batch_messages: dict[str, list[dict]] = {}
@@ -481,21 +480,18 @@ class OpenAITeacher(BatchAPI):
             nonlocal sent, queued
             async with gate.slot() as ticket:
                 if not sent:  # budgets and a stop are checked once, when the request would first go out
-                    if self._stopped is not None or not self._within_budget(in_flight=self._in_flight):
+                    if self._stopped is not None or not self._within_budget(in_flight=ticket.busy):
                         raise _Skipped
                     self._usage.requests += 1
                     sent = True
-                self._in_flight += 1
                 start = time.monotonic()
                 try:
                     r = await client.post("/chat/completions", body=body, cast_to=object)
                 except openai.APITimeoutError:
                     queued = gate.pace.timed_out(ticket)
                     raise
-                finally:
-                    self._in_flight -= 1
                 usage = r.get("usage") if isinstance(r, dict) else None
-                tokens = int((usage or {}).get("completion_tokens") or 0) if isinstance(usage, dict) else 0
+                tokens = int(usage.get("completion_tokens") or 0) if isinstance(usage, dict) else 0
                 gate.pace.replied(ticket, time.monotonic() - start, tokens)
             if not isinstance(r, dict) or not isinstance(r.get("choices"), list):
                 raise Malformed(f"unexpected response body: {one_line(r, 80)}")

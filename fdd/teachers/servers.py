@@ -277,8 +277,7 @@ def is_served(model: str, server: Server) -> bool | None:
 def unserved_message(model: str, url: str, server: Server) -> str:
     """One line naming the models the server lists, closest to `model` first."""
     names = served_names(server)
-    close = difflib.get_close_matches(model, names, n=5, cutoff=0.0)
-    shown = close + [n for n in names if n not in close][:max(0, 5 - len(close))]
+    shown = difflib.get_close_matches(model, names, n=5, cutoff=0.0)  # cutoff 0: the five closest, always
     more = f" and {len(names) - len(shown)} more" if len(names) > len(shown) else ""
     anyway = "; it answers any name with that model, so a wrong one goes unnoticed" \
         if server.kind in ("llama_cpp_python", "llama_cpp") else ""
