@@ -51,6 +51,21 @@ def test_crash_at_each_stage_then_resume_matches_uninterrupted(stage, reference,
     assert committed_data(tmp_path) == reference
 
 
+def test_checkpoints_are_written_straight_to_the_file(reference, tmp_path, monkeypatch):
+    """fdd's DirectCheckpointIO writes each round's checkpoint, not Lightning's writer (which first
+    copies the whole checkpoint into memory), and a resume from it ends as the uninterrupted run."""
+    from lightning.fabric.plugins.io import torch_io
+
+    def buffered(*_a, **_k):
+        raise AssertionError("Lightning's in-memory checkpoint writer was used")
+
+    monkeypatch.setattr(torch_io, "_atomic_save", buffered)
+    crash_at("evaluate:1", lambda: run_inprocess(tmp_path), tmp_path, monkeypatch)
+    assert json.loads((tmp_path / "state.json").read_text())["trained"] == 1
+    run_inprocess(tmp_path)
+    assert committed_data(tmp_path) == reference
+
+
 def test_sigkill_mid_training_then_resume(reference, tmp_path):
     args = [*OVERRIDES, f"hydra.run.dir={tmp_path}"]
     crashed = run_cli(args, env={"FDD_KILL_AT": "train:1"})
