@@ -406,7 +406,13 @@ class DirectCheckpointIO(TorchCheckpointIO):
         if storage_options is not None:
             return super().save_checkpoint(checkpoint, path, storage_options)
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        torch.save(checkpoint, path)
+        with open(path, "wb") as f:  # a Python file: a full disk surfaces as its OSError, not as torch's
+            try:                     # "enforce fail at inline_container.cc"
+                torch.save(checkpoint, f)
+            except RuntimeError as e:
+                if isinstance(e.__context__, OSError):
+                    raise e.__context__ from None
+                raise
 
 
 def fit(cfg: DictConfig, store: RunStore, student, data: DistillData, runner: RoundRunner, k0: int,

@@ -107,10 +107,14 @@ class RunStore:
         path = self.checkpoint_path(k)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        save_checkpoint(str(tmp))
-        fault_point("checkpoint", k)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
+        try:
+            save_checkpoint(str(tmp))
+            fault_point("checkpoint", k)
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+        except BaseException:  # a full disk, a stop: no partial file left (a checkpoint is large)
+            tmp.unlink(missing_ok=True)
+            raise
         os.replace(tmp, path)
         self.write_state(trained=k)
 
