@@ -137,7 +137,8 @@ def _from_pretrained(auto, name_or_path: str, dtype: str | None = None, gguf_fil
 def _from_gguf_cache(auto, cache: Path, kw: dict, convert):
     """`auto` loaded from the float copy in `cache`, made by `convert()` (a load from the GGUF file)
     and saved there the first time. A copy that cannot be written (read-only home, full disk) is
-    skipped with a warning: the run goes on with what `convert` loaded."""
+    skipped with a warning: the run goes on with what `convert` loaded. A process killed while
+    writing leaves a hidden `.PART.*` folder beside the copies, never a copy that looks complete."""
     if (cache / model_files.DONE).exists():
         return auto.from_pretrained(str(cache), **kw)
     obj = convert()
@@ -151,7 +152,7 @@ def _from_gguf_cache(auto, cache: Path, kw: dict, convert):
         tmp = None
         log.info("student: kept the GGUF file's float %s in %s for later loads (%s=off: keep none)",
                  "tokenizer" if auto is AutoTokenizer else "weights", cache, model_files.GGUF_CACHE)
-    except OSError as e:
+    except Exception as e:  # noqa: BLE001 - the copy only saves time: no failure of it stops the run
         if not (cache / model_files.DONE).exists():
             log.warning("student: could not keep the GGUF file's float copy in %s (%s)", cache, e)
     finally:
