@@ -87,6 +87,9 @@ def test_gguf_float_copies_are_keyed_by_the_file_and_can_be_turned_off(tmp_path,
     assert first.parent.parent == tmp_path / "cache" and first.name == "tokenizer"
     f.write_bytes(b"GGUF" + b"\1" * 61)  # another file under the same name: another copy
     assert files.gguf_cache(f, "tokenizer") != first
+    monkeypatch.delenv(files.GGUF_CACHE)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))  # the default follows the XDG cache folder
+    assert files.gguf_cache(f, "tokenizer").parent.parent == tmp_path / "xdg" / "fdd" / "gguf"
     for off in ("off", "0", ""):
         monkeypatch.setenv(files.GGUF_CACHE, off)
         assert files.gguf_cache(f, "tokenizer") is None

