@@ -89,15 +89,14 @@ def _hub_unreachable() -> str | None:
     return None
 
 
-def _from_pretrained(auto, name_or_path: str, dtype: str | None = None, gguf_file: str | None = None,
-                     cached: bool = True):
+def _from_pretrained(auto, name_or_path: str, dtype: str | None = None, gguf_file: str | None = None):
     """`auto.from_pretrained` with a one-line error naming the student (a typo, no hub access).
     A local dir (or `pkg:NAME`, fdd/student/files.py) loads directly; a hub id loads from the local HF
     cache if it is there (no network), else from the hub after a quick reachability check. Weights
     load in `dtype` ("float32" for training: transformers 5 would keep a bf16 checkpoint in bf16, and
     mixed precision wants fp32 master weights; "auto": the checkpoint's own dtype). `gguf_file`: the
-    weights (and tokenizer) come from that GGUF file, dequantized to float (`_dequantized`), through
-    the float copy kept by `_from_gguf_cache` unless `cached` is False."""
+    weights (and tokenizer) come from that GGUF file, dequantized to float (`_dequantized`); a local
+    file's float copy is kept and read by `_from_gguf_cache`."""
     name_or_path = model_files.folder(name_or_path, gguf_file)
     if not name_or_path:
         raise ValueError("set student.name_or_path to a hub id or a local directory")
@@ -106,11 +105,16 @@ def _from_pretrained(auto, name_or_path: str, dtype: str | None = None, gguf_fil
     except FileNotFoundError as e:
         raise OSError(str(e)) from None
     kw = {} if dtype is None else {"dtype": dtype if dtype == "auto" else getattr(torch, dtype)}
-    if cached and gguf_file and (path := model_files.gguf_path(name_or_path, gguf_file)) is not None and path.is_file():
+    if gguf_file and (path := model_files.gguf_path(name_or_path, gguf_file)) is not None and path.is_file():
         part = "tokenizer" if auto is AutoTokenizer else f"{auto.__name__}-{dtype}"
         if (cache := model_files.gguf_cache(path, part)) is not None:
-            return _from_gguf_cache(auto, cache, kw, lambda: _from_pretrained(auto, name_or_path, dtype, gguf_file,
-                                                                              cached=False))
+            return _from_gguf_cache(auto, cache, kw, lambda: _load(auto, name_or_path, kw, gguf_file))
+    return _load(auto, name_or_path, kw, gguf_file)
+
+
+def _load(auto, name_or_path: str, kw: dict, gguf_file: str | None):
+    """`_from_pretrained`'s load of a resolved `name_or_path`, with `from_pretrained` arguments `kw`."""
+    kw = dict(kw)
     if gguf_file:
         kw["gguf_file"] = str(Path(gguf_file).expanduser())
         if auto is not AutoTokenizer:
